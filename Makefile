@@ -1,0 +1,82 @@
+# Otagai — two commands: `make run` and `make test`. Everything else is set up on the way.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The development server runs with DEBUG on and a development-only secret key.
+DEV_ENV := DEBUG=1
+# Tests: DEBUG settings (static files from the source tree); Django switches DEBUG off itself.
+TEST_ENV := DEBUG=1 SECRET_KEY=test-only-secret-key-not-for-production
+
+.PHONY: help run test check sysdeps test-sysdeps venv venv-dev messages migrate seed clean compose-check
+
+help:
+	@echo "make run    - set up and serve Otagai with demo data at http://$(HOST):$(PORT)"
+	@echo "make test   - the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set)"
+	@echo "make check  - ruff, mypy, migrations check, docker-compose validation"
+
+$(VENV)/.python:
+	@PYBIN=$$(scripts/find-python) && echo "Using $$PYBIN" && "$$PYBIN" -m venv $(VENV)
+	@$(PIP) install -q --upgrade "pip>=25.1"
+	@touch $@
+
+$(VENV)/.runtime: pyproject.toml $(VENV)/.python
+	$(PIP) install -q --group runtime
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml $(VENV)/.python
+	$(PIP) install -q --group dev
+	@touch $@ $(VENV)/.runtime
+
+venv: sysdeps $(VENV)/.runtime
+venv-dev: sysdeps $(VENV)/.dev
+
+# WeasyPrint needs Pango; compilemessages needs gettext.
+sysdeps:
+	@scripts/ensure-system-packages "ldconfig -p | grep -q libpango-1.0 && command -v msgfmt" \
+		libpango-1.0-0 libpangoft2-1.0-0 gettext
+
+# Browser tests: Debian's chromium; axe-core from npm; pdftotext for PDF checks.
+test-sysdeps: sysdeps
+	@scripts/ensure-system-packages "command -v chromium || command -v chromium-browser" chromium
+	@scripts/ensure-system-packages "command -v npm" npm
+	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
+	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
+
+messages: venv
+	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+
+migrate: venv
+	$(DEV_ENV) $(PY) manage.py migrate --no-input -v 0
+
+seed: migrate
+	$(DEV_ENV) $(PY) manage.py seed_demo
+
+run: venv messages seed
+	@echo "Otagai is at http://$(HOST):$(PORT)  (demo users above; stop with Ctrl-C)"
+	$(DEV_ENV) $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
+		--ws websockets-sansio --lifespan off
+
+test: venv-dev test-sysdeps
+	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+compose-check:
+	@scripts/ensure-system-packages "command -v docker-compose" docker-compose
+	@SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only docker-compose -f docker-compose.yml config -q
+	@echo "docker-compose.yml: valid"
+
+check: venv-dev
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
+	$(TEST_ENV) $(VENV)/bin/mypy
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) manage.py check
+	@$(MAKE) --no-print-directory compose-check
+
+clean:
+	rm -rf $(VENV) node_modules var/staticfiles

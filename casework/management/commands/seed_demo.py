@@ -1,0 +1,15 @@
+from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
+
+from casework.demo import DEMO_PASSWORD, USERS, seed_demo
+
+
+class Command(BaseCommand):
+    help = "Create (or complete) the demo data set. Safe to run more than once."
+
+    def handle(self, *args, **options) -> None:
+        counts = seed_demo()
+        self.stdout.write(", ".join(f"{k}={v}" for k, v in counts.items()))
+        self.stdout.write(_("Demo users (password for all: %s):") % DEMO_PASSWORD)
+        for u in USERS:
+            self.stdout.write(f"  {u.username:<14} {u.last} {u.first}  {u.title}")

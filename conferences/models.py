@@ -1,0 +1,1 @@
+# Conferences land with the conferences issue.

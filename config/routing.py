@@ -1,0 +1,9 @@
+"""WebSocket routes of every app, in one list."""
+
+from django.urls import path
+
+from config.consumers import PingConsumer
+
+websocket_urlpatterns: list = [
+    path("ws/ping/", PingConsumer.as_asgi()),
+]

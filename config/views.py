@@ -1,0 +1,89 @@
+"""Project-level views: home, health, dashboard, accounts."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+
+from casework.selectors import dashboard_cases
+from config.forms import LoginForm
+from permissions.models import Membership
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("dashboard")
+    return redirect("login")
+
+
+async def _channel_roundtrip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer")
+    channel = await layer.new_channel()
+    token = uuid.uuid4().hex
+    await layer.send(channel, {"type": "health.ping", "token": token})
+    message = await asyncio.wait_for(layer.receive(channel), timeout=2)
+    if message.get("token") != token:
+        raise RuntimeError("channel layer returned another message")
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks: dict[str, dict] = {}
+    started = time.perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        checks["database"] = {"ok": True, "vendor": connection.vendor}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    layer = get_channel_layer()
+    try:
+        async_to_sync(_channel_roundtrip)()
+        checks["channel_layer"] = {"ok": True, "backend": type(layer).__name__}
+    except Exception as exc:
+        checks["channel_layer"] = {
+            "ok": False,
+            "backend": type(layer).__name__,
+            "error": type(exc).__name__,
+        }
+    ok = all(c["ok"] for c in checks.values())
+    body = {
+        "status": "ok" if ok else "error",
+        "checks": checks,
+        "ms": round((time.perf_counter() - started) * 1000, 1),
+    }
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "accounts/login.html"
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard.html", {"cases": dashboard_cases(request.user)})
+
+
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    memberships = (
+        Membership.objects.filter(user=request.user)  # type: ignore[misc]
+        .select_related("agency")
+        .prefetch_related("life_areas")
+    )
+    return render(request, "accounts/profile.html", {"memberships": memberships})

@@ -1,0 +1,167 @@
+"""The shared cast: a coordinator, a professional with support tier, a resident member with
+watch tier, an outsider, and anonymous; one case with distinctive text on every tier."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import Client
+
+from casework.services import case_refresh_search
+from permissions.models import Agency, Membership, Share, Tier
+from tests.factories import (
+    PASSWORD,
+    AgencyFactory,
+    AreaFactory,
+    CaseFactory,
+    ChronologyFactory,
+    MemberFactory,
+    MembershipFactory,
+    ShareFactory,
+    UserFactory,
+)
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+# Distinctive text on every tier; tests assert on these exact strings.
+WATCH_TEXT = "見守り：毎週火曜に民生委員が声かけ"
+SUPPORT_TEXT = "支援：長男の就労支援を検討中"
+SENSITIVE_TEXT = "要配慮：統合失調症で通院中断"
+SENSITIVE_FINANCE = "要配慮：消費者金融3社から借入180万円"
+SUPPORT_CHRONO = "支援年表：ケアマネ訪問で状況確認"
+SENSITIVE_CHRONO = "要配慮年表：保健師が服薬状況を確認"
+WATCH_CHRONO = "見守り年表：元気に応対"
+
+
+def _need(condition: bool, reason: str) -> None:
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must not skip this test: {reason}")
+    pytest.skip(reason)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("postgres"):
+        from django.conf import settings
+
+        engine = settings.DATABASES["default"]["ENGINE"]
+        _need("postgresql" in engine, "needs PostgreSQL: set DATABASE_URL=postgres://...")
+    if item.get_closest_marker("redis"):
+        _need(bool(os.environ.get("REDIS_URL")), "needs Redis: set REDIS_URL=redis://...")
+    if item.get_closest_marker("browser"):
+        _need(
+            bool(shutil.which("chromium") or shutil.which("chromium-browser")),
+            "needs Debian's chromium (apt-get install chromium)",
+        )
+
+
+@dataclass
+class Cast:
+    council: Agency
+    professional_agency: Agency
+    residents_agency: Agency
+    outsider_agency: Agency
+    coordinator: Any
+    professional: Any
+    resident: Any
+    outsider: Any
+    case: Any
+    area: Any
+    small_area: Any
+
+    def client_for(self, who: str) -> Client:
+        client = Client()
+        if who != "anonymous":
+            client.force_login(getattr(self, who))
+        return client
+
+
+def make_cast() -> Cast:
+    area = AreaFactory(name="富坂")
+    small_area = AreaFactory(name="春日町会", parent=area)
+    council = AgencyFactory(name="社協", kind=Agency.Kind.COUNCIL, disaster_supporter=True)
+    prof_agency = AgencyFactory(name="ケアプランセンター", kind=Agency.Kind.PROFESSIONAL)
+    residents = AgencyFactory(
+        name="民生委員協議会", kind=Agency.Kind.RESIDENTS, disaster_supporter=True
+    )
+    outsider_agency = AgencyFactory(name="よその機関", kind=Agency.Kind.PROFESSIONAL)
+    coordinator = UserFactory(username="coordinator", last_name="佐藤", first_name="美咲")
+    professional = UserFactory(username="professional", last_name="鈴木", first_name="健")
+    resident = UserFactory(username="resident", last_name="高橋", first_name="和子")
+    outsider = UserFactory(username="outsider", last_name="石田", first_name="聡")
+    MembershipFactory(user=coordinator, agency=council, role=Membership.Role.COORDINATOR)
+    MembershipFactory(user=professional, agency=prof_agency, role=Membership.Role.PROFESSIONAL)
+    MembershipFactory(user=resident, agency=residents, role=Membership.Role.RESIDENT)
+    MembershipFactory(user=outsider, agency=outsider_agency, role=Membership.Role.PROFESSIONAL)
+    case = CaseFactory(
+        label="山﨑さん世帯",
+        life_area=area,
+        small_area=small_area,
+        lead_coordinator=coordinator,
+        watch_notes=WATCH_TEXT,
+        watch_over=True,
+        summary=SUPPORT_TEXT,
+        health=SENSITIVE_TEXT,
+        finances=SENSITIVE_FINANCE,
+    )
+    MemberFactory(case=case, name="山﨑 一郎", kana="やまさき いちろう", age=53)
+    case_refresh_search(case)
+    ShareFactory(
+        case=case,
+        agency=council,
+        tier=Tier.SENSITIVE,
+        basis=Share.Basis.INTAKE,
+        coordinates=True,
+        may_contribute=True,
+    )
+    ShareFactory(case=case, agency=prof_agency, tier=Tier.SUPPORT, may_contribute=True)
+    ShareFactory(case=case, agency=residents, tier=Tier.WATCH)
+    ChronologyFactory(
+        case=case, agency=council, author=coordinator, tier=Tier.WATCH, text=WATCH_CHRONO
+    )
+    ChronologyFactory(
+        case=case, agency=prof_agency, author=professional, tier=Tier.SUPPORT, text=SUPPORT_CHRONO
+    )
+    ChronologyFactory(
+        case=case, agency=council, author=coordinator, tier=Tier.SENSITIVE, text=SENSITIVE_CHRONO
+    )
+    return Cast(
+        council=council,
+        professional_agency=prof_agency,
+        residents_agency=residents,
+        outsider_agency=outsider_agency,
+        coordinator=coordinator,
+        professional=professional,
+        resident=resident,
+        outsider=outsider,
+        case=case,
+        area=area,
+        small_area=small_area,
+    )
+
+
+@pytest.fixture
+def cast(db) -> Cast:
+    return make_cast()
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def db_vendor(db) -> str:
+    return connection.vendor
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings) -> None:
+    # The default PBKDF2 costs ~0.3 s a user; tests do not test hashing strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
