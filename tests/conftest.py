@@ -162,6 +162,9 @@ def db_vendor(db) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hashing(settings) -> None:
-    # The default PBKDF2 costs ~0.3 s a user; tests do not test hashing strength.
+def _fast_password_hashing(request, settings) -> None:
+    # The default PBKDF2 costs ~0.3 s a user; tests do not test hashing strength. A separate
+    # server process keeps its own hashers, so browser tests keep the default.
+    if "otagai_server" in request.fixturenames:
+        return
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

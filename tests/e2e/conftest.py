@@ -1,0 +1,208 @@
+"""Browser tests: a real uvicorn server on the test database, Debian's chromium, axe-core.
+
+The server is a separate process (as in production); it reads the test database that
+`transactional_db` tests write to and commit. Tests must use `otagai_server`, which needs
+`transactional_db` so that their data is committed and visible to the server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+# Playwright's sync API runs an event loop in this thread; Django's ORM in the same test is
+# still synchronous code, so the async-safety guard would misfire.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parents[2]
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def database_url_for_server() -> str:
+    from django.db import connection
+
+    sd = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{sd['NAME']}"
+    user = sd.get("USER") or "postgres"
+    password = f":{sd['PASSWORD']}" if sd.get("PASSWORD") else ""
+    host = sd.get("HOST") or "127.0.0.1"
+    port = sd.get("PORT") or 5432
+    return f"postgres://{user}{password}@{host}:{port}/{sd['NAME']}"
+
+
+class ServerProcess:
+    """One uvicorn process serving Otagai on a free port."""
+
+    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url_for_server(),
+            "DEBUG": "1",
+            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-only-secret-key"),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "PYTHONUNBUFFERED": "1",
+            **(extra_env or {}),
+        }
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"server-{self.port}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "config.asgi:application",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--ws",
+                "websockets-sansio",
+                "--lifespan",
+                "off",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:  # noqa: S310
+                    if json.load(r)["status"] == "ok":
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def otagai_server_session(django_db_setup, django_db_blocker) -> Iterator[ServerProcess]:
+    with django_db_blocker.unblock():
+        server = ServerProcess()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def otagai_server(otagai_server_session, transactional_db) -> ServerProcess:
+    return otagai_server_session
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    if executable is None:
+        pytest.skip("needs Debian's chromium")
+    with sync_playwright() as p:
+        b = p.chromium.launch(
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-dev-shm-usage",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--disable-quic",
+            ],
+        )
+        yield b
+        b.close()
+
+
+def new_context(browser, *, phone: bool = False, locale: str = "ja-JP"):  # type: ignore[no-untyped-def]
+    viewport = {"width": 360, "height": 740} if phone else {"width": 1280, "height": 900}
+    context = browser.new_context(viewport=viewport, locale=locale, has_touch=phone)
+    context.set_default_timeout(10_000)
+    if AXE_JS.exists():
+        # An init script is injected by the browser itself, so a strict CSP does not block it.
+        context.add_init_script(path=str(AXE_JS))
+    return context
+
+
+@pytest.fixture
+def context(browser):  # type: ignore[no-untyped-def]
+    ctx = new_context(browser)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def page(context):  # type: ignore[no-untyped-def]
+    return context.new_page()
+
+
+def login(page, server: ServerProcess, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(f"{server.url}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("main form button[type=submit]")
+    page.wait_for_load_state("networkidle")
+
+
+def assert_no_serious_axe_violations(page, what: str = "") -> None:  # type: ignore[no-untyped-def]
+    """axe-core (from node_modules, not a CDN) finds no serious or critical violation."""
+    if not AXE_JS.exists():
+        pytest.fail("axe-core is missing: run `npm ci` (make test does it)")
+    result = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']})).violations"
+    )
+    bad = [v for v in result if v.get("impact") in {"serious", "critical"}]
+    detail = "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']][:3]}"
+        for v in bad
+    )
+    assert not bad, f"axe violations on {what or page.url}:\n{detail}"
+
+
+def assert_fits_phone(page) -> None:  # type: ignore[no-untyped-def]
+    """Nothing scrolls sideways on a 360-px phone."""
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 1, f"page is {overflow}px wider than the phone at {page.url}"
