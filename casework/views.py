@@ -318,13 +318,14 @@ def consent_withdraw(request: HttpRequest, pk: int, consent_pk: int) -> HttpResp
 @login_required
 def case_access_log(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_case(request.user, pk, "view_audit")
-    events = Paginator(selectors.case_audit_events(access.case), 50).get_page(
-        request.GET.get("page")
-    )
+    # Recorded first: the page then lists this reading too, and the page count is exact.
     audit_record(
         actor=request.user,
         action=AuditEvent.Action.AUDIT_VIEW,
         case=access.case,
         request=request,
+    )
+    events = Paginator(selectors.case_audit_events(access.case), 50).get_page(
+        request.GET.get("page")
     )
     return render(request, "casework/case_access_log.html", {"case": access.case, "page": events})

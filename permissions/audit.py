@@ -35,7 +35,9 @@ def audit_record(
         agency_id = primary_agency_id(actor)
     label = ""
     if actor is not None and getattr(actor, "is_authenticated", False):
-        label = actor.get_full_name() or actor.get_username()
+        from permissions.people import display_name
+
+        label = display_name(actor)
     return AuditEvent.objects.create(
         actor=actor if label else None,
         actor_label=label,

@@ -31,6 +31,8 @@ WRITER_ROLES = {
     Membership.Role.PROFESSIONAL,
     Membership.Role.RESIDENT,
 }
+# Residents add to the timeline (visits, concerns) but do not change the case record itself.
+EDITOR_ROLES = {Membership.Role.COORDINATOR, Membership.Role.PROFESSIONAL}
 
 # Actions on a case, and what they need beyond reading it.
 CASE_ACTIONS = {
@@ -112,6 +114,7 @@ class CaseAccess:
     tier: int
     shares: list[Share] = field(default_factory=list)
     may_contribute: bool = False
+    may_edit: bool = False
     coordinates: bool = False
     can_export: bool = False
 
@@ -122,8 +125,10 @@ class CaseAccess:
     def allows(self, action: str) -> bool:
         if action == "view":
             return self.tier >= Tier.WATCH
-        if action in {"contribute", "edit"}:
+        if action == "contribute":
             return self.may_contribute or self.coordinates
+        if action == "edit":
+            return self.may_edit or self.coordinates
         if action in {"manage_shares", "manage_consent", "view_audit"}:
             return self.coordinates
         if action == "export":
@@ -150,6 +155,8 @@ def case_access(user: Any, case: Case) -> CaseAccess | None:
         access.tier = max(access.tier, min(share.tier, caps[share.agency_id]))
         if share.may_contribute and role in WRITER_ROLES:
             access.may_contribute = True
+        if share.may_contribute and role in EDITOR_ROLES:
+            access.may_edit = True
         if share.coordinates and role == Membership.Role.COORDINATOR:
             access.coordinates = True
     if not access.coordinates:

@@ -168,3 +168,17 @@ def test_professional_edit_cannot_touch_sensitive(cast):
     cast.case.refresh_from_db()
     assert cast.case.summary == "新しい要約"
     assert cast.case.health == SENSITIVE_TEXT
+
+
+def test_resident_may_add_to_timeline_but_not_edit_the_case(cast):
+    from permissions.models import Share
+
+    Share.objects.filter(case=cast.case, agency=cast.residents_agency).update(may_contribute=True)
+    client = cast.client_for("resident")
+    assert client.get(reverse("casework:case-edit", args=[cast.case.pk])).status_code == 403
+    add = reverse("casework:chronology-add", args=[cast.case.pk])
+    html = client.get(add).content.decode()
+    assert 'value="2"' not in html  # only the watch tier is offered
+    response = client.post(add, {"occurred_on": "2026-01-05", "tier": "1", "text": "訪問、元気"})
+    assert response.status_code == 302
+    assert cast.case.chronology.filter(text="訪問、元気", tier=1).exists()
