@@ -89,3 +89,9 @@ def case_consents(case: Case):  # type: ignore[no-untyped-def]
 
 def case_audit_events(case: Case) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(case=case).select_related("agency").order_by("-at", "-pk")
+
+
+def case_has_valid_consent(case: Case) -> bool:
+    from permissions.models import Consent
+
+    return Consent.objects.filter(Consent.valid_q(), case=case).exists()

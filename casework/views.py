@@ -222,7 +222,12 @@ def share_list(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "casework/share_list.html",
-        {"case": access.case, "shares": selectors.case_shares(access.case), "form": form},
+        {
+            "case": access.case,
+            "shares": selectors.case_shares(access.case),
+            "form": form,
+            "has_valid_consent": selectors.case_has_valid_consent(access.case),
+        },
     )
 
 
