@@ -47,8 +47,11 @@ test-sysdeps: sysdeps
 	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
 
+# Compile the ja/en catalogues under locale/ (none yet: pages then show the English source).
 messages: venv
-	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+		$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0; \
+	else echo "No message catalogues under locale/ yet: pages show the English source text."; fi
 
 migrate: venv
 	$(DEV_ENV) $(PY) manage.py migrate --no-input -v 0
@@ -61,8 +64,7 @@ run: venv messages seed
 	$(DEV_ENV) $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--ws websockets-sansio --lifespan off
 
-test: venv-dev test-sysdeps
-	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+test: venv-dev test-sysdeps messages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 compose-check:
