@@ -455,6 +455,13 @@ def test_english_switches_through_setlang_and_sticks(client, db):
     assert '<html lang="ja">' in response.content.decode()
 
 
+def test_a_browser_asking_for_english_gets_english(client, db):
+    response = client.get("/accounts/login/", headers={"accept-language": "en-US,en;q=0.9"})
+    assert response["Content-Language"] == "en"
+    response = client.get("/accounts/login/", headers={"accept-language": "fr-FR,fr;q=0.9"})
+    assert response["Content-Language"] == "ja"
+
+
 def test_language_switch_is_on_every_page(client, db):
     html = client.get("/accounts/login/").content.decode()
     assert 'action="/i18n/setlang/"' in html
