@@ -35,14 +35,17 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.python
 venv: sysdeps $(VENV)/.runtime
 venv-dev: sysdeps $(VENV)/.dev
 
-# WeasyPrint needs Pango; compilemessages needs gettext.
+# WeasyPrint needs Pango; compilemessages needs gettext. (ldconfig is in /sbin, which is not
+# on a normal user's PATH on Debian.)
 sysdeps:
-	@scripts/ensure-system-packages "ldconfig -p | grep -q libpango-1.0 && command -v msgfmt" \
+	@scripts/ensure-system-packages \
+		"{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q libpango-1.0 && command -v msgfmt" \
 		libpango-1.0-0 libpangoft2-1.0-0 gettext
 
-# Browser tests: Debian's chromium; axe-core from npm; pdftotext for PDF checks.
+# Browser tests: Debian's chromium and a Japanese font; axe-core from npm; pdftotext for PDFs.
 test-sysdeps: sysdeps
 	@scripts/ensure-system-packages "command -v chromium || command -v chromium-browser" chromium
+	@scripts/ensure-system-packages "fc-list :lang=ja | grep -q ." fontconfig fonts-ipaexfont-gothic
 	@scripts/ensure-system-packages "command -v npm" npm
 	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
