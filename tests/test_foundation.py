@@ -146,9 +146,18 @@ def test_mail_uses_smtp_with_email_host():
     assert smtp == ["django.core.mail.backends.smtp", "smtp.example.jp", 587, "otagai", True]
 
 
+# Django's RemovedInDjango2028Warning is a PendingDeprecationWarning.
+DEPRECATIONS_AS_ERRORS = [
+    "-W",
+    "error::DeprecationWarning",
+    "-W",
+    "error::PendingDeprecationWarning",
+]
+
+
 def test_settings_trigger_no_deprecation_warning():
     result = subprocess.run(
-        [sys.executable, "-W", "error::DeprecationWarning", "manage.py", "check"],
+        [sys.executable, *DEPRECATIONS_AS_ERRORS, "manage.py", "check"],
         cwd=ROOT,
         env={**os.environ, "DEBUG": "1", "EMAIL_HOST": "smtp.example.jp"},
         capture_output=True,
