@@ -17,11 +17,12 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from casework.demo import DEMO_PASSWORD, counts
 from config.asgi import application
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, AgencyFactory, MembershipFactory, UserFactory
 
 ROOT = Path(__file__).resolve().parents[1]
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
@@ -420,6 +421,22 @@ def test_profile_lists_the_persons_agencies_and_roles(cast):
     # Only their own agencies.
     assert cast.professional_agency.name not in html
     assert cast.outsider_agency.name not in html
+
+
+@pytest.mark.parametrize("url", ["/dashboard/", "/accounts/me/"])
+def test_account_pages_query_count_does_not_grow_with_memberships(cast, url):
+    client = cast.client_for("coordinator")
+    client.get(url)  # warm caches (content types, session)
+    with CaptureQueriesContext(connection) as one:
+        assert client.get(url).status_code == 200
+    for i in range(3):
+        agency = AgencyFactory(name=f"追加の機関{i}")
+        m = MembershipFactory(user=cast.coordinator, agency=agency)
+        m.life_areas.add(cast.area)
+    with CaptureQueriesContext(connection) as four:
+        html = client.get(url).content.decode()
+    assert "追加の機関2" in html
+    assert len(four) == len(one), [q["sql"] for q in four.captured_queries]
 
 
 def test_dashboard_shows_only_cases_shared_with_the_reader(cast):
