@@ -439,6 +439,13 @@ def test_account_pages_query_count_does_not_grow_with_memberships(cast, url):
     assert len(four) == len(one), [q["sql"] for q in four.captured_queries]
 
 
+def test_menu_marks_the_current_page(cast):
+    client = cast.client_for("coordinator")
+    html = client.get("/accounts/me/").content.decode()
+    assert 'href="/accounts/me/" aria-current="page"' in html
+    assert 'href="/dashboard/" aria-current' not in html
+
+
 def test_dashboard_shows_only_cases_shared_with_the_reader(cast):
     assert cast.case.label in cast.client_for("professional").get("/dashboard/").content.decode()
     assert cast.case.label not in cast.client_for("outsider").get("/dashboard/").content.decode()
