@@ -7,7 +7,8 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 RUN pip install --upgrade "pip>=25.1" && pip install --group runtime
 COPY . .
-RUN DEBUG=1 python manage.py compilemessages --ignore=.venv -v 0 \
+RUN if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+        DEBUG=1 python manage.py compilemessages --ignore=.venv -v 0; fi \
  && SECRET_KEY=build-only python manage.py collectstatic --no-input -v 0
 RUN useradd --create-home otagai && mkdir -p /app/var && chown -R otagai /app/var
 USER otagai

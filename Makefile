@@ -35,20 +35,26 @@ $(VENV)/.dev: pyproject.toml $(VENV)/.python
 venv: sysdeps $(VENV)/.runtime
 venv-dev: sysdeps $(VENV)/.dev
 
-# WeasyPrint needs Pango; compilemessages needs gettext.
+# WeasyPrint needs Pango; compilemessages needs gettext. (ldconfig is in /sbin, which is not
+# on a normal user's PATH on Debian.)
 sysdeps:
-	@scripts/ensure-system-packages "ldconfig -p | grep -q libpango-1.0 && command -v msgfmt" \
+	@scripts/ensure-system-packages \
+		"{ ldconfig -p || /sbin/ldconfig -p; } 2>/dev/null | grep -q libpango-1.0 && command -v msgfmt" \
 		libpango-1.0-0 libpangoft2-1.0-0 gettext
 
-# Browser tests: Debian's chromium; axe-core from npm; pdftotext for PDF checks.
+# Browser tests: Debian's chromium and a Japanese font; axe-core from npm; pdftotext for PDFs.
 test-sysdeps: sysdeps
 	@scripts/ensure-system-packages "command -v chromium || command -v chromium-browser" chromium
+	@scripts/ensure-system-packages "fc-list :lang=ja | grep -q ." fontconfig fonts-ipaexfont-gothic
 	@scripts/ensure-system-packages "command -v npm" npm
 	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
 
+# Compile the ja/en catalogues under locale/ (none yet: pages then show the English source).
 messages: venv
-	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
+		$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0; \
+	else echo "No message catalogues under locale/ yet: pages show the English source text."; fi
 
 migrate: venv
 	$(DEV_ENV) $(PY) manage.py migrate --no-input -v 0
@@ -61,8 +67,7 @@ run: venv messages seed
 	$(DEV_ENV) $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
 		--ws websockets-sansio --lifespan off
 
-test: venv-dev test-sysdeps
-	$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0
+test: venv-dev test-sysdeps messages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
 
 compose-check:

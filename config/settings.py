@@ -10,6 +10,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Run-time files (the default SQLite database, collected static files) live under var/.
+(BASE_DIR / "var" / "staticfiles").mkdir(parents=True, exist_ok=True)
 
 
 def env(name: str, default: str = "") -> str:
@@ -95,7 +97,6 @@ TEMPLATES = [
 _SQLITE_DEFAULT = f"sqlite:///{BASE_DIR / 'var' / 'otagai.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=0)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    (BASE_DIR / "var").mkdir(exist_ok=True)
     # An explicit file name so that a separate server process (browser tests) sees the
     # test database; the in-memory default would be private to the test process.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test_otagai.sqlite3")}
@@ -156,18 +157,32 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
-# Mail: console in development unless EMAIL_HOST is set.
-EMAIL_HOST = env("EMAIL_HOST")
-EMAIL_PORT = int(env("EMAIL_PORT", "587"))
-EMAIL_HOST_USER = env("EMAIL_HOST_USER")
-EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", default=True)
+# Mail (Django 6.1 MAILERS): SMTP when EMAIL_HOST is set, otherwise the console, so that
+# development and the demo never try to reach a mail server. The EMAIL_* names survive only
+# as environment variables: Django refuses the deprecated settings next to MAILERS.
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "otagai@localhost")
-EMAIL_BACKEND = (
-    "django.core.mail.backends.smtp.EmailBackend"
-    if EMAIL_HOST
-    else "django.core.mail.backends.console.EmailBackend"
-)
+SERVER_EMAIL = env("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+_smtp_host = env("EMAIL_HOST")
+if _smtp_host:
+    _smtp_ssl = env_bool("EMAIL_USE_SSL")
+    _smtp_options: dict[str, object] = {
+        "host": _smtp_host,
+        "username": env("EMAIL_HOST_USER") or None,
+        "password": env("EMAIL_HOST_PASSWORD") or None,
+        "use_ssl": _smtp_ssl,
+        "use_tls": env_bool("EMAIL_USE_TLS", default=not _smtp_ssl),
+        "timeout": int(env("EMAIL_TIMEOUT", "10")),
+    }
+    if env("EMAIL_PORT"):  # otherwise the port that goes with the security: 465, 587 or 25
+        _smtp_options["port"] = int(env("EMAIL_PORT"))
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": _smtp_options,
+        }
+    }
+else:
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(8 * 3600)))
@@ -176,6 +191,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Behind TLS in production: set these once HTTPS works end to end.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks probe plain HTTP from inside
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
 
 # Case records: longest accepted free text (characters).
 OTAGAI_MAX_TEXT = 20_000

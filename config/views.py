@@ -16,8 +16,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from casework.selectors import dashboard_cases
+from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
-from permissions.models import Membership
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -76,14 +76,18 @@ class LoginView(auth_views.LoginView):
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"cases": dashboard_cases(request.user)})
+    context = {
+        "display_name": display_name(request.user),
+        "memberships": memberships_of(request.user),
+        "cases": dashboard_cases(request.user),
+    }
+    return render(request, "dashboard.html", context)
 
 
 @login_required
 def profile(request: HttpRequest) -> HttpResponse:
-    memberships = (
-        Membership.objects.filter(user=request.user)  # type: ignore[misc]
-        .select_related("agency")
-        .prefetch_related("life_areas")
-    )
-    return render(request, "accounts/profile.html", {"memberships": memberships})
+    context = {
+        "display_name": display_name(request.user),
+        "memberships": memberships_of(request.user),
+    }
+    return render(request, "accounts/profile.html", context)

@@ -129,7 +129,10 @@ def otagai_server(otagai_server_session, transactional_db) -> ServerProcess:
     return otagai_server_session
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: Playwright's sync API keeps an event loop running in the main
+# thread while the browser is open, which would break every async (pytest-asyncio) test that
+# runs after the browser tests (pytest-django runs transactional tests last, in file order).
+@pytest.fixture(scope="package")
 def browser() -> Iterator:
     from playwright.sync_api import sync_playwright
 
