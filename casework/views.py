@@ -25,7 +25,7 @@ from permissions import services as share_services
 from permissions.access import access_case
 from permissions.audit import audit_record
 from permissions.models import AuditEvent, Consent, Share
-from permissions.policy import can_open_cases
+from permissions.policy import can_log_visit, can_open_cases
 
 PAGE_SIZE = 25
 
@@ -85,6 +85,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         case=case,
         tier=access.tier,
         request=request,
+        **access.audit_detail,  # emergency reads are reported on (break-glass, declaration)
     )
     sections = [
         (tier, [(case._meta.get_field(n).verbose_name, _field_value(case, n)) for n in names])
@@ -103,6 +104,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": access.allows("edit"),
             "can_contribute": access.allows("contribute"),
             "can_manage": access.allows("manage_shares"),
+            "can_log_visit": can_log_visit(request.user, access),
         },
     )
 
