@@ -49,6 +49,11 @@ from permissions.audit import audit_record
 from permissions.models import Area, AuditEvent, BreakGlass
 
 
+def _posted(request: HttpRequest) -> Any:
+    """The POST data on a POST (even an empty one: it must show errors), else None."""
+    return request.POST if request.method == "POST" else None
+
+
 @login_required
 def watch_home(request: HttpRequest) -> HttpResponse:
     user = request.user
@@ -75,7 +80,7 @@ def watch_home(request: HttpRequest) -> HttpResponse:
 def concern_report(request: HttpRequest) -> HttpResponse:
     if not policy.can_report_concern(request.user):
         raise PermissionDenied
-    form = ConcernForm(request.POST or None)
+    form = ConcernForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             services.concern_report(actor=request.user, request=request, **form.cleaned_data)
@@ -189,7 +194,7 @@ def visit_add(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_case(request.user, pk, "view")
     if not policy.can_log_visit(request.user, access):
         raise PermissionDenied
-    form = VisitForm(request.POST or None)
+    form = VisitForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             services.visit_log(
@@ -210,7 +215,7 @@ def visit_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def watch_assign(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_case(request.user, pk, "manage_shares")
-    form = WatchAssignForm(request.POST or None, agencies=supporter_agencies_for(access.case))
+    form = WatchAssignForm(_posted(request), agencies=supporter_agencies_for(access.case))
     if request.method == "POST":
         remove = request.POST.get("remove")
         if remove:
@@ -244,7 +249,7 @@ def watch_assign(request: HttpRequest, pk: int) -> HttpResponse:
 def evacuation_plan(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_case(request.user, pk, "manage_consent")
     plan = selectors.plan_of(access.case)
-    form = EvacuationPlanForm(request.POST or None, instance=plan)
+    form = EvacuationPlanForm(_posted(request), instance=plan)
     if request.method == "POST" and form.is_valid():
         data = {k: form.cleaned_data[k] for k in form.fields}
         try:
@@ -327,7 +332,7 @@ def disaster_pack(request: HttpRequest, area_pk: int) -> HttpResponse:
 def declaration_list(request: HttpRequest) -> HttpResponse:
     if not policy.is_council_manager(request.user):
         raise PermissionDenied
-    form = DeclarationForm(request.POST or None)
+    form = DeclarationForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             declaration = emergency.declaration_start(
@@ -357,7 +362,7 @@ def declaration_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def declaration_detail(request: HttpRequest, pk: int) -> HttpResponse:
     declaration = access_declaration(request.user, pk, "manage")
-    form = DeclarationEndForm(request.POST or None)
+    form = DeclarationEndForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             emergency.declaration_end(
@@ -475,7 +480,7 @@ def safety_tally(request: HttpRequest, pk: int) -> HttpResponse:
 def break_glass(request: HttpRequest) -> HttpResponse:
     if not policy.can_break_glass(request.user):
         raise PermissionDenied
-    form = BreakGlassForm(request.POST or None)
+    form = BreakGlassForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         case = (
             Case.objects.select_related("lead_coordinator")
@@ -530,7 +535,7 @@ def break_glass_queue(request: HttpRequest) -> HttpResponse:
 @login_required
 def break_glass_review(request: HttpRequest, pk: int) -> HttpResponse:
     glass = access_break_glass(request.user, pk)
-    form = BreakGlassReviewForm(request.POST or None)
+    form = BreakGlassReviewForm(_posted(request))
     if request.method == "POST" and form.is_valid():
         try:
             emergency.break_glass_review(

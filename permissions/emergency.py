@@ -182,7 +182,7 @@ def break_glass_review(
     glass.reviewed_at = timezone.now()
     # A questioned access ends now, if it is still running.
     if decision == BreakGlass.Review.QUESTIONED and glass.expires_at > glass.reviewed_at:
-        glass.expires_at = max(glass.reviewed_at, glass.started_at + dt.timedelta(seconds=1))
+        glass.expires_at = max(glass.reviewed_at, glass.started_at + dt.timedelta(microseconds=1))
     glass.save()
     audit_record(
         actor=actor,
