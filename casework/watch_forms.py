@@ -59,8 +59,12 @@ class ConcernForm(forms.Form):
         label=_("How urgent is it?"),
         choices=Concern.Urgency.choices,
         initial=Concern.Urgency.SOON,
+        required=False,
         widget=forms.RadioSelect,
     )
+
+    def clean_urgency(self) -> str:
+        return self.cleaned_data.get("urgency") or Concern.Urgency.SOON
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
