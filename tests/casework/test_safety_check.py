@@ -181,7 +181,7 @@ async def test_live_tally_over_websocket(settings):
 
     refused = await _connect(wcast.resident, declaration.pk)
     connected, code = await refused.connect()
-    assert not connected
+    assert not connected and code == 4404
 
     watcher = await _connect(wcast.coordinator, declaration.pk)
     connected, _ = await watcher.connect()
