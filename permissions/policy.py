@@ -254,6 +254,18 @@ def _break_glass_qs(user: Any, caps: dict[int, int]) -> QuerySet[BreakGlass]:
     )
 
 
+def has_emergency_access(user: Any) -> bool:
+    """Whether `cases_visible_to(user)` may hold cases beyond the user's shares right now (an
+    active break-glass, or a supporter during a declaration). Counts taken on the shares alone
+    must fall back to counting `cases_visible_to` when this is true."""
+    caps = agency_caps(user)
+    if not caps:
+        return False
+    if _break_glass_qs(user, caps).exists():
+        return True
+    return bool(supporter_agencies(user)) and active_declarations().exists()
+
+
 def can_break_glass(user: Any) -> bool:
     return any(m.role in BREAK_GLASS_ROLES for m in _memberships(user))
 
