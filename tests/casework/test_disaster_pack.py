@@ -116,3 +116,17 @@ def test_japanese_font_is_embedded_as_a_subset(wcast):
         assert "IPAexGothic" in name, line
         assert name[6] == "+", line  # ABCDEF+IPAexGothic: a subset
         assert " yes " in f" {' '.join(rest)} ", line  # emb column
+
+
+@pytest.mark.postgres
+def test_database_refuses_changes_to_the_ledger(wcast):
+    from django.db import DatabaseError, connection, transaction
+
+    pack(wcast)
+    for sql in (
+        "UPDATE permissions_disclosurerecord SET kind = 'x'",
+        "DELETE FROM permissions_disclosurerecord",
+    ):
+        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql)
+    assert DisclosureRecord.objects.count() == 1

@@ -173,9 +173,19 @@ async def _connect(user, declaration_pk):
 
 @pytest.mark.django_db(transaction=True)
 async def test_live_tally_over_websocket(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    await _live_tally()
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+async def test_live_tally_over_websocket_through_redis():
+    await _live_tally()
+
+
+async def _live_tally():
     from tests.watchcast import make_watch_cast
 
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     wcast = await database_sync_to_async(make_watch_cast)()
     declaration = await database_sync_to_async(declare)(wcast, wcast.area)
 
