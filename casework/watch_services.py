@@ -138,10 +138,13 @@ def _concern_timeline_text(concern: Concern) -> str:
 def _concern_to_timeline(actor: Any, concern: Concern, case: Case, access: CaseAccess) -> None:
     # The report is what a resident saw from outside: watch tier.
     agency = next((s.agency_id for s in access.shares if s.coordinates), None)
+    agency = agency or policy.primary_agency_id(actor)
+    if agency is None:
+        raise PermissionDenied
     ChronologyEntry.objects.create(
         case=case,
         occurred_on=timezone.localtime(concern.created_at).date(),
-        agency_id=agency or policy.primary_agency_id(actor),
+        agency_id=agency,
         author=actor,
         tier=Tier.WATCH,
         text=_concern_timeline_text(concern),
@@ -285,6 +288,8 @@ def visit_log(
         (s.agency_id for s in access.shares if s.may_contribute or s.coordinates),
         access.shares[0].agency_id if access.shares else policy.primary_agency_id(actor),
     )
+    if agency_id is None:
+        raise PermissionDenied
     text = _(VISIT_TEXT[VisitLog.Outcome(outcome)])
     if note.strip():
         text = f"{text}\n{note.strip()}"

@@ -146,9 +146,9 @@ class CaseAccess:
         return str(Tier(self.tier).label)
 
     @property
-    def audit_detail(self) -> dict[str, int]:
+    def audit_detail(self) -> dict[str, Any]:
         """What to add to an audit row so that emergency reads can be reported on."""
-        detail = {}
+        detail: dict[str, Any] = {}
         if self.break_glass is not None:
             detail["break_glass"] = self.break_glass.pk
         if self.declaration is not None:
