@@ -109,11 +109,16 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
         return Case.objects.none()
     shares = Share.objects.filter(Share.active_q(), case=OuterRef("pk"), agency_id__in=list(caps))
     tier = shares.annotate(eff=_effective_tier_expression(caps)).order_by("-eff").values("eff")[:1]
+    glass_active, declared = _emergency_paths(user, caps)
+    if not glass_active and declared is None:
+        # The usual case: the share path alone, so that the planner keeps its semi-join.
+        return Case.objects.filter(Exists(shares)).annotate(
+            reader_tier=Subquery(tier, output_field=IntegerField())
+        )
     # Emergencies (see below): an active break-glass of this user, and a declared disaster
     # for a designated supporter. Both stay in the same query, filtered in the database.
     glass = _break_glass_qs(user, caps).filter(case=OuterRef("pk"))
     glass_tier = glass.annotate(eff=_effective_tier_expression(caps)).order_by("-eff")
-    declared = _declaration_case_q(user)
     visible = Q(Exists(shares)) | Q(Exists(glass))
     tiers: list[Any] = [
         Coalesce(Subquery(tier, output_field=IntegerField()), Value(0)),
@@ -178,8 +183,13 @@ def case_access(user: Any, case: Case) -> CaseAccess | None:
         .select_related("agency", "consent")
         .order_by("-tier")
     )
-    glass = _break_glass_qs(user, caps).filter(case=case).order_by("-expires_at").first()
-    declaration = _declaration_for(user, case)
+    share_tier = max((min(s.tier, caps[s.agency_id]) for s in shares), default=0)
+    # Emergency paths are looked up only when they could add something: a break-glass is
+    # never needed beside a share that already gives its tier, a declaration beside any share.
+    glass = None
+    if share_tier < break_glass_tier(user):
+        glass = _break_glass_qs(user, caps).filter(case=case).order_by("-expires_at").first()
+    declaration = _declaration_for(user, case) if not shares else None
     if not shares and glass is None and declaration is None:
         return None
     access = CaseAccess(
@@ -252,6 +262,30 @@ def _break_glass_qs(user: Any, caps: dict[int, int]) -> QuerySet[BreakGlass]:
     return BreakGlass.objects.filter(
         BreakGlass.active_q(), user=user, agency_id__in=[a for a in agencies if a in caps]
     )
+
+
+def _emergency_paths(user: Any, caps: dict[int, int]) -> tuple[bool, Q | None]:
+    """(has an active break-glass, declaration filter or None): at most one small query, and
+    none for a user whose roles can take neither path."""
+    from django.contrib.auth import get_user_model
+
+    glass_roles = any(m.role in BREAK_GLASS_ROLES for m in _memberships(user))
+    declared = _declaration_case_q(user)
+    if not glass_roles and declared is None:
+        return False, None
+    flags = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(
+            glass=Exists(_break_glass_qs(user, caps)) if glass_roles else Value(False),
+            declared=Exists(active_declarations()) if declared is not None else Value(False),
+        )
+        .values_list("glass", "declared")
+        .first()
+    )
+    if flags is None:
+        return False, None
+    return bool(flags[0]), declared if flags[1] else None
 
 
 def has_emergency_access(user: Any) -> bool:

@@ -196,3 +196,22 @@ def test_service_refuses_without_reason(wcast):
     with pytest.raises(ValidationError):
         break_glass_open(actor=wcast.outsider, case=wcast.case, reason="", hours=2)
     assert not BreakGlass.objects.exists()
+
+
+def test_case_queries_take_the_emergency_path_only_when_it_applies(wcast):
+    wcast.professional._otagai_memberships = None
+    assert "breakglass" not in str(cases_visible_to(wcast.professional).query)
+    assert "breakglass" not in str(cases_visible_to(wcast.outsider).query)
+    open_glass(wcast)
+    wcast.outsider._otagai_memberships = None
+    assert "breakglass" in str(cases_visible_to(wcast.outsider).query)
+    assert "breakglass" not in str(cases_visible_to(wcast.professional).query)
+
+
+def test_reading_with_a_share_does_not_look_up_emergencies(wcast, django_assert_num_queries):
+    wcast.professional._otagai_memberships = None
+    case_access(wcast.professional, wcast.case)  # memberships cached
+    # Shares, then the export right (guardian): no break-glass or declaration lookup.
+    with django_assert_num_queries(3):
+        access = case_access(wcast.professional, wcast.case)
+    assert access.break_glass is None and access.declaration is None
