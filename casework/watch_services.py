@@ -512,3 +512,51 @@ def disaster_pack_export(
             **detail,
         )
     return data
+
+
+def watch_register_export(
+    *, actor: Any, small_area: Area, request: HttpRequest | None = None
+) -> bytes:
+    """The watch-over register of one small area as the reader may see it, watch tier only
+    (whatever tier the reader holds), for an emergency without network. Ledger and audit."""
+    from casework import pdf
+    from casework.watch_selectors import watch_register
+    from permissions.models import DisclosureRecord
+
+    if not policy.can_report_concern(actor):  # any member of an agency
+        raise PermissionDenied
+    agency = Agency.objects.filter(pk=policy.primary_agency_id(actor) or 0).first()
+    entries = list(watch_register(actor, small_area=small_area.pk))
+    data = pdf.render_pdf(
+        "watch/register_pack.pdf.html",
+        {
+            **pdf.confidentiality(
+                reader=actor, agency=agency, basis=str(DisclosureRecord.Basis.SHARE.label)
+            ),
+            "area": small_area,
+            "entries": entries,
+        },
+    )
+    with transaction.atomic():
+        DisclosureRecord.objects.create(
+            actor=actor,
+            actor_label=actor.get_full_name() or actor.get_username(),
+            agency=agency,
+            kind="watch_register_pdf",
+            description=_("Watch-over register, %(area)s: %(n)d households")
+            % {"area": small_area.name, "n": len(entries)},
+            basis=DisclosureRecord.Basis.SHARE,
+            case_ids=[c.pk for c in entries],
+            tier=Tier.WATCH,
+            sha256=pdf.sha256(data),
+        )
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.EXPORT,
+            tier=Tier.WATCH,
+            request=request,
+            what="watch_register_pdf",
+            area=small_area.pk,
+            count=len(entries),
+        )
+    return data

@@ -10,6 +10,7 @@ urlpatterns = [
     path("concerns/", views.concern_queue, name="concern-queue"),
     path("concerns/<int:pk>/", views.concern_triage, name="concern-triage"),
     path("register/", views.watch_register, name="register"),
+    path("register/area/<int:area_pk>/pdf/", views.register_pack, name="register-pack"),
     path("cases/<int:pk>/visit/", views.visit_add, name="visit-add"),
     path("cases/<int:pk>/watchers/", views.watch_assign, name="watch-assign"),
     path("cases/<int:pk>/plan/", views.evacuation_plan, name="evacuation-plan"),

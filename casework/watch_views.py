@@ -182,11 +182,32 @@ def watch_register(request: HttpRequest) -> HttpResponse:
         what="watch_register",
         count=len(cases),
     )
+    pack_areas = sorted({(c.small_area_id, c.small_area.name) for c in cases if c.small_area})
     return render(
         request,
         "watch/register.html",
-        {"cases": cases, "area": area, "areas": Area.objects.filter(parent__isnull=False)},
+        {
+            "cases": cases,
+            "area": area,
+            "areas": Area.objects.filter(parent__isnull=False),
+            "pack_areas": pack_areas,
+        },
     )
+
+
+@login_required
+def register_pack(request: HttpRequest, area_pk: int) -> HttpResponse:
+    area = get_object_or_404(Area, pk=area_pk, parent__isnull=False)
+    data = services.watch_register_export(actor=request.user, small_area=area, request=request)
+    return _pdf_response(data, f"watch-register-{area.pk}")
+
+
+def _pdf_response(data: bytes, name: str) -> HttpResponse:
+    response = HttpResponse(data, content_type="application/pdf")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.pdf"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required
@@ -318,11 +339,7 @@ def disaster_pack(request: HttpRequest, area_pk: int) -> HttpResponse:
     if not policy.supporter_agencies(request.user):
         raise PermissionDenied
     data = services.disaster_pack_export(actor=request.user, small_area=area, request=request)
-    response = HttpResponse(data, content_type="application/pdf")
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
-    response["Content-Disposition"] = f'attachment; filename="disaster-list-{area.pk}-{stamp}.pdf"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return _pdf_response(data, f"disaster-list-{area.pk}")
 
 
 # --- Declarations and safety check ----------------------------------------------------------

@@ -130,3 +130,25 @@ def test_database_refuses_changes_to_the_ledger(wcast):
         with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(sql)
     assert DisclosureRecord.objects.count() == 1
+
+
+def register_pack(wcast, who):
+    return wcast.client_for(who).get(reverse("watch:register-pack", args=[wcast.small_area.pk]))
+
+
+@pytest.mark.parametrize("who", ["coordinator", "professional", "resident"])
+def test_register_pack_is_watch_tier_only(wcast, who):
+    from tests.conftest import SENSITIVE_TEXT, SUPPORT_TEXT, WATCH_TEXT
+
+    text = pdf_text(register_pack(wcast, who))
+    assert "山﨑さん世帯" in text and "".join(WATCH_TEXT.split()) in text
+    for hidden in [SUPPORT_TEXT, SENSITIVE_TEXT]:
+        assert "".join(hidden.split()) not in text
+    record = DisclosureRecord.objects.get()
+    assert record.kind == "watch_register_pdf" and record.case_ids == [wcast.case.pk]
+
+
+def test_register_pack_of_an_outsider_holds_nobody(wcast):
+    text = pdf_text(register_pack(wcast, "outsider"))
+    assert "山﨑" not in text
+    assert DisclosureRecord.objects.get().case_ids == []
