@@ -119,3 +119,47 @@ def test_live_tally_updates_over_a_real_websocket(otagai_server, browser):
     )
     resident_ctx.close()
     coordinator_ctx.close()
+
+
+def test_watch_pages_are_accessible(otagai_server, browser):
+    from casework.models import Concern
+    from permissions.emergency import break_glass_open
+
+    wcast = make_watch_cast()
+    declaration = declare(wcast, wcast.area)
+    concern = Concern.objects.create(
+        reporter=wcast.resident, life_area=wcast.area, who="角の家", signs=["mail"]
+    )
+    glass = break_glass_open(
+        actor=wcast.outsider, case=wcast.unconsented, reason="連絡が取れず至急確認したい", hours=1
+    )
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    login(page, otagai_server, "coordinator", PASSWORD)
+    for path in [
+        "/watch/",
+        "/watch/concerns/",
+        f"/watch/concerns/{concern.pk}/",
+        "/watch/register/",
+        f"/watch/cases/{wcast.case.pk}/visit/",
+        f"/watch/cases/{wcast.case.pk}/watchers/",
+        f"/watch/cases/{wcast.case.pk}/plan/",
+        "/watch/disaster/",
+        "/watch/declarations/",
+        f"/watch/declarations/{declaration.pk}/",
+        "/watch/emergency/",
+        "/watch/emergency/review/",
+        f"/watch/emergency/{glass.pk}/",
+        f"/cases/{wcast.case.pk}/",
+    ]:
+        page.goto(otagai_server.url + path)
+        assert_no_serious_axe_violations(page, path)
+    ctx.close()
+    phone_ctx = new_context(browser, phone=True)
+    phone = phone_ctx.new_page()
+    login(phone, otagai_server, "resident", PASSWORD)
+    for path in ["/watch/", "/watch/concerns/mine/", "/watch/register/", "/watch/disaster/"]:
+        phone.goto(otagai_server.url + path)
+        assert_fits_phone(phone)
+        assert_no_serious_axe_violations(phone, path)
+    phone_ctx.close()
