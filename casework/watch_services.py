@@ -87,7 +87,30 @@ def concern_report(
         concern=concern.pk,
         urgency=urgency,
     )
+    if urgency == Concern.Urgency.URGENT:
+        transaction.on_commit(lambda: concern_urgent_alert(concern))
     return concern
+
+
+def concern_urgent_alert(concern: Concern) -> int:
+    """Mail the coordinators of the life area: only that there is an urgent report, where,
+    and the link; the report itself is read on the triage page (logged)."""
+    from django.conf import settings
+    from django.core.mail import send_mail
+    from django.urls import reverse
+
+    recipients = [u.email for u in policy.concern_triagers(concern.life_area_id) if u.email]
+    if not recipients:
+        return 0
+    link = settings.SITE_URL.rstrip("/") + reverse("watch:concern-triage", args=[concern.pk])
+    area = concern.small_area.name if concern.small_area else concern.life_area.name
+    return send_mail(
+        _("Urgent concern reported in %(area)s") % {"area": area},
+        _("A resident reported an urgent concern in %(area)s. Please look at it today: %(link)s")
+        % {"area": area, "link": link},
+        None,
+        recipients,
+    )
 
 
 def _triage_check(actor: Any, concern: Concern) -> Concern:

@@ -479,6 +479,23 @@ def triage_area_ids(user: Any) -> list[int]:
     return list(through.values_list("area_id", flat=True))
 
 
+def concern_triagers(life_area_id: int) -> list[Any]:
+    """The council coordinators who triage concerns of this life area."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__role=Membership.Role.COORDINATOR,
+            memberships__agency__kind=Agency.Kind.COUNCIL,
+            memberships__agency__is_active=True,
+            memberships__life_areas=life_area_id,
+        )
+        .distinct()
+    )
+
+
 def concerns_to_triage(user: Any) -> QuerySet[Any]:
     from casework.models import Concern
 

@@ -195,3 +195,19 @@ def test_anonymous_cannot_report(wcast):
     response = wcast.client_for("anonymous").post(REPORT, {"who": WHO})
     assert response.status_code == 302 and "/accounts/login/" in response["Location"]
     assert not Concern.objects.exists()
+
+
+def test_urgent_concern_alerts_the_areas_coordinators(wcast, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    wcast.coordinator.email = "coordinator@example.jp"
+    wcast.coordinator.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        report(wcast, urgency="urgent")
+    assert [m.to for m in mail.outbox] == [["coordinator@example.jp"]]
+    assert DETAILS not in mail.outbox[0].body and WHO not in mail.outbox[0].body
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        report(wcast, urgency="soon")
+        report(wcast, urgency="urgent", area=wcast.other_small_area.pk)  # nobody triages 大塚
+    assert mail.outbox == []
