@@ -21,7 +21,9 @@ def area_choices() -> list[Any]:
     groups: list[Any] = [("", _("Choose…"))]
     areas = list(Area.objects.select_related("parent").order_by("order", "pk"))
     for life in (a for a in areas if a.parent_id is None):
-        options = [(str(life.pk), _("%(area)s (not sure which 町会)") % {"area": life.name})]
+        options = [
+            (str(life.pk), _("%(area)s (not sure of the neighbourhood)") % {"area": life.name})
+        ]
         options += [(str(a.pk), a.name) for a in areas if a.parent_id == life.pk]
         groups.append((life.name, options))
     return groups
@@ -29,7 +31,7 @@ def area_choices() -> list[Any]:
 
 class ConcernForm(forms.Form):
     # Required-ness is checked by the service, so that every way in gives the same errors.
-    area = forms.ChoiceField(label=_("Where (町会)"), required=False)
+    area = forms.ChoiceField(label=_("Where (neighbourhood)"), required=False)
     who = forms.CharField(
         label=_("Who or which household"),
         required=False,

@@ -54,7 +54,7 @@ def concern_report(
     who, place, details = (who or "").strip(), (place or "").strip(), (details or "").strip()
     errors: dict[str, str] = {}
     if area is None:
-        errors["area"] = _("Choose the area (町会) where you noticed it.")
+        errors["area"] = _("Choose the neighbourhood where you noticed it.")
     if not who and not who_unknown:
         errors["who"] = _("Write who or which household, or tick “I do not know who”.")
     if not signs and not details:
