@@ -75,6 +75,14 @@ def disaster_list(user: Any, *, small_area: int | None = None) -> QuerySet[Case]
     return qs.order_by("life_area__order", "small_area__order", "small_area_id", "label", "pk")
 
 
+def disaster_list_managed(user: Any) -> QuerySet[Case]:
+    return (
+        policy.disaster_list_managed_by(user)
+        .select_related("life_area", "small_area", "evacuation_plan")
+        .order_by("life_area__order", "small_area__order", "small_area_id", "label", "pk")
+    )
+
+
 def plan_of(case: Case) -> EvacuationPlan | None:
     return EvacuationPlan.objects.filter(case=case).first()
 

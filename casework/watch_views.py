@@ -329,6 +329,7 @@ def disaster_list(request: HttpRequest) -> HttpResponse:
             "area": area,
             "pack_areas": areas,
             "is_supporter": bool(policy.supporter_agencies(request.user)),
+            "managed": selectors.disaster_list_managed(request.user)[:500],
         },
     )
 

@@ -455,6 +455,22 @@ def disaster_list_visible_to(
     )
 
 
+def disaster_list_managed_by(user: Any) -> QuerySet[Case]:
+    """Everyone on the list in the cases this user coordinates, whatever their consent: the
+    coordinator records consent and plans. (Cases they can read through their share anyway.)"""
+    from casework.models import Case as CaseModel
+
+    agencies = [m.agency_id for m in _memberships(user) if m.role == Membership.Role.COORDINATOR]
+    if not agencies:
+        return CaseModel.objects.none()
+    coordinating = Share.objects.filter(
+        Share.active_q(), case=OuterRef("pk"), agency_id__in=agencies, coordinates=True
+    )
+    return CaseModel.objects.filter(Exists(coordinating), disaster_support=True).exclude(
+        status=CaseModel.Status.CLOSED
+    )
+
+
 def can_watch_tally(user: Any, declaration: Declaration) -> bool:
     return is_council_manager(user)
 

@@ -174,3 +174,11 @@ def test_ending_twice_is_refused(wcast):
     declaration_end(actor=wcast.coordinator, declaration=declaration)
     with pytest.raises(ValidationError):
         declaration_end(actor=wcast.coordinator, declaration=declaration)
+
+
+def test_coordinator_manages_everyone_on_the_list_with_consent_state(wcast):
+    response = wcast.client_for("coordinator").get(LIST)
+    managed = {c.label for c in response.context["managed"]}
+    assert managed == {"山﨑さん世帯", UNCONSENTED_LABEL, WITHDRAWN_LABEL, OTHER_AREA_LABEL}
+    # Supporters never get the management section.
+    assert not wcast.client_for("resident").get(LIST).context["managed"]
