@@ -32,7 +32,7 @@
     var n = load().length;
     if (n) {
       outbox.hidden = false;
-      outbox.textContent = outbox.getAttribute("data-pending").replace("%(n)s", String(n));
+      outbox.textContent = outbox.getAttribute("data-pending").replace("{n}", String(n));
     } else {
       outbox.hidden = true;
       outbox.textContent = "";
