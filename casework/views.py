@@ -21,6 +21,7 @@ from casework.forms import (
     ShareForm,
 )
 from casework.tiers import MEMBER_FIELD_TIERS, fields_at, tier_sections
+from casework.watch_services import audit_declared_reads
 from permissions import services as share_services
 from permissions.access import access_case
 from permissions.audit import audit_record
@@ -53,6 +54,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.case_page_extras(list(page.object_list))
+    audit_declared_reads(
+        actor=request.user,
+        cases=[c for c in page.object_list if getattr(c, "via_declaration", False)],
+        what="case_list",
+        request=request,
+    )
     searched = any(filters.get(k) for k in ("q", "life_area", "category", "status"))
     audit_record(
         actor=request.user,

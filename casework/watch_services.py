@@ -32,6 +32,26 @@ from permissions.audit import audit_record
 from permissions.models import Agency, Area, AuditEvent, Declaration, Tier
 from permissions.policy import CaseAccess
 
+
+def audit_declared_reads(
+    *, actor: Any, cases: list[Case], what: str, request: HttpRequest | None = None
+) -> None:
+    """Log reads that a declaration opened (cases shown only because of it), one row per
+    declaration, so that its review report lists every access."""
+    if not cases:
+        return
+    for declaration in policy.declarations_opening(cases):
+        audit_record(
+            actor=actor,
+            action=AuditEvent.Action.LIST_VIEW,
+            request=request,
+            reason=_("Declared disaster"),
+            what=what,
+            declaration=declaration.pk,
+            cases=[c.pk for c in cases][:500],
+        )
+
+
 # --- Concerns (気づき) ---------------------------------------------------------------------
 
 

@@ -286,26 +286,8 @@ def evacuation_plan(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _audit_declared_reads(request: HttpRequest, entries: list[Case], what: str) -> None:
-    """Every read a declaration opened is logged against that declaration (review report)."""
-    areas = {
-        a
-        for c in entries
-        if getattr(c, "declared", False)
-        for a in (c.life_area_id, c.small_area_id)
-        if a
-    }
-    if not areas:
-        return
-    for declaration in policy.active_declarations().filter(areas__in=areas).distinct():
-        audit_record(
-            actor=request.user,
-            action=AuditEvent.Action.LIST_VIEW,
-            request=request,
-            reason=_("Declared disaster"),
-            what=what,
-            declaration=declaration.pk,
-            cases=[c.pk for c in entries if getattr(c, "declared", False)][:500],
-        )
+    declared = [c for c in entries if getattr(c, "declared", False)]
+    services.audit_declared_reads(actor=request.user, cases=declared, what=what, request=request)
 
 
 @login_required

@@ -124,11 +124,18 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
         Coalesce(Subquery(tier, output_field=IntegerField()), Value(0)),
         Coalesce(Subquery(glass_tier.values("eff")[:1], output_field=IntegerField()), Value(0)),
     ]
+    via_declaration: Any = Value(False)
     if declared is not None:
         visible |= declared
         tiers.append(SqlCase(When(declared, then=Value(int(DECLARATION_TIER))), default=Value(0)))
+        # Rows the reader sees only because of the declaration: their reads are reported on.
+        via_declaration = SqlCase(
+            When(declared & ~Q(Exists(shares)) & ~Q(Exists(glass)), then=Value(True)),
+            default=Value(False),
+        )
     return Case.objects.filter(visible).annotate(
-        reader_tier=Greatest(*tiers, output_field=IntegerField())
+        reader_tier=Greatest(*tiers, output_field=IntegerField()),
+        via_declaration=via_declaration,
     )
 
 
@@ -409,6 +416,14 @@ def _declaration_case_q(user: Any, prefix: str = "") -> Q | None:
 
 def active_declarations() -> QuerySet[Declaration]:
     return Declaration.objects.filter(ended_at__isnull=True)
+
+
+def declarations_opening(cases: list[Any]) -> QuerySet[Declaration]:
+    """The active declarations covering these cases' areas (to log reads against them)."""
+    areas = {a for c in cases for a in (c.life_area_id, c.small_area_id) if a}
+    if not areas:
+        return Declaration.objects.none()
+    return active_declarations().filter(areas__in=areas).distinct()
 
 
 def _declaration_for(user: Any, case: Case) -> Declaration | None:

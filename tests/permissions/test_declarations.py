@@ -182,3 +182,13 @@ def test_coordinator_manages_everyone_on_the_list_with_consent_state(wcast):
     assert managed == {"山﨑さん世帯", UNCONSENTED_LABEL, WITHDRAWN_LABEL, OTHER_AREA_LABEL}
     # Supporters never get the management section.
     assert not wcast.client_for("resident").get(LIST).context["managed"]
+
+
+def test_case_list_reads_opened_by_a_declaration_are_logged_against_it(wcast):
+    declaration = declare(wcast, wcast.area)
+    html = wcast.client_for("resident").get(reverse("casework:case-list")).content.decode()
+    assert UNCONSENTED_LABEL in html
+    event = AuditEvent.objects.get(detail__declaration=declaration.pk, detail__what="case_list")
+    assert set(event.detail["cases"]) == {wcast.unconsented.pk, wcast.withdrawn.pk}
+    # The resident's own shared case is not counted as opened by the declaration.
+    assert wcast.case.pk not in event.detail["cases"]
