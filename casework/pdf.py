@@ -28,7 +28,8 @@ def font_url() -> str:
 def confidentiality(*, reader: Any, agency: Any, basis: str = "") -> dict[str, Any]:
     """Who the copy is for and when it was made; printed on every page."""
     return {
-        "reader_name": reader.get_full_name() or reader.get_username(),
+        # Family name first, as on every Japanese form.
+        "reader_name": f"{reader.last_name} {reader.first_name}".strip() or reader.get_username(),
         "reader_agency": getattr(agency, "name", "") or "",
         "exported_at": timezone.localtime(),
         "basis": basis,

@@ -527,6 +527,7 @@ def disaster_pack_export(
             "area": small_area,
             "entries": entries,
             "declaration": declaration,
+            "safety_labels": [label for _value, label in SafetyMark.Status.choices],
         },
     )
     with transaction.atomic():
