@@ -5,14 +5,26 @@ a natural key before it is created, so running it twice changes no count."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from casework.models import Case, ChronologyEntry, HouseholdMember, NeedCategory, normalize_kana
-from permissions.models import Agency, Area, Consent, Membership, Share, Tier
+from casework.models import (
+    Case,
+    ChronologyEntry,
+    Concern,
+    EvacuationPlan,
+    HouseholdMember,
+    NeedCategory,
+    SafetyMark,
+    VisitLog,
+    WatchAssignment,
+    normalize_kana,
+)
+from permissions.models import Agency, Area, Consent, Declaration, Membership, Share, Tier
 
 DEMO_PASSWORD = "otagai-demo-2026"  # noqa: S105 - printed by the command, listed in README
 
@@ -438,6 +450,9 @@ def seed_demo() -> dict[str, int]:
         )
         _demo_shares(case, index, pattern["key"], agencies, lead, today, now)
         _demo_chronology(case, index, agencies, users, lead, today)
+    _demo_watch(agencies, users, small, today)
+    _demo_disaster(agencies, users, life, now)
+    _demo_concerns(agencies, users, life, small, now)
     return counts()
 
 
@@ -590,6 +605,170 @@ def _demo_chronology(case, index, agencies, users, lead, today):  # type: ignore
         )
 
 
+def _demo_watch(agencies, users, small, today):  # type: ignore[no-untyped-def]
+    """Who watches over whom, and a visit each (the visit also wrote a timeline line)."""
+    minsei = agencies["富坂地区民生委員・児童委員協議会"]
+    volunteers = agencies["こいしかわ見守り隊"]
+    for i, case in enumerate(Case.objects.filter(watch_over=True).order_by("pk")):
+        shared = set(case.shares.values_list("agency_id", flat=True))
+        for agency, frequency, note in (
+            (minsei, WatchAssignment.Frequency.WEEKLY, "民生委員が訪問して声かけ"),
+            (volunteers, WatchAssignment.Frequency.DAILY, "朝、郵便受けと雨戸を確認"),
+        ):
+            if agency.pk in shared:
+                WatchAssignment.objects.get_or_create(
+                    case=case, agency=agency, defaults={"frequency": frequency, "note": note}
+                )
+        if minsei.pk in shared and not VisitLog.objects.filter(case=case).exists():
+            outcome = [VisitLog.Outcome.WELL, VisitLog.Outcome.CONCERN, VisitLog.Outcome.NOT_MET][
+                i % 3
+            ]
+            text = {
+                VisitLog.Outcome.WELL: "見守り訪問：会えた。元気そうだった。",
+                VisitLog.Outcome.CONCERN: "見守り訪問：会えたが、咳が続いている様子。",
+                VisitLog.Outcome.NOT_MET: "見守り訪問：会えなかった。新聞が2日分たまっている。",
+            }[outcome]
+            visited = today - dt.timedelta(days=1 + i % 6)
+            entry = ChronologyEntry.objects.create(
+                case=case,
+                occurred_on=visited,
+                agency=minsei,
+                author=users["commissioner"],
+                tier=Tier.WATCH,
+                text=text,
+            )
+            VisitLog.objects.create(
+                case=case,
+                visited_on=visited,
+                outcome=outcome,
+                visitor=users["commissioner"],
+                agency=minsei,
+                chronology=entry,
+            )
+
+
+def _demo_disaster(agencies, users, life, now):  # type: ignore[no-untyped-def]
+    """Evacuation plans with every consent state, and one past (training) declaration."""
+    states = [
+        EvacuationPlan.ListConsent.CONSENTED,
+        EvacuationPlan.ListConsent.CONSENTED,
+        EvacuationPlan.ListConsent.NOT_CONSENTED,
+        EvacuationPlan.ListConsent.WITHDRAWN,
+    ]
+    listed = list(Case.objects.filter(disaster_support=True).order_by("pk"))
+    for i, case in enumerate(listed):
+        state = states[i % 4]
+        EvacuationPlan.objects.get_or_create(
+            case=case,
+            defaults={
+                "list_consent": state,
+                "consent_on": (now - dt.timedelta(days=90)).date()
+                if state != EvacuationPlan.ListConsent.NOT_CONSENTED
+                else None,
+                "supporters": "民生委員、町会防災部（2名）",
+                "destination": ["礫川小学校（避難所）", "福祉避難所 くすのきの郷"][i % 2],
+                "route_notes": "春日通りを避け、裏道で避難所へ。段差の少ない経路。",
+                "needs": "車いすの介助、薬の持ち出し",
+                "updated_by": users["coordinator"],
+            },
+        )
+    reason = "防災訓練：震度6弱を想定した安否確認訓練"
+    declaration = Declaration.objects.filter(reason=reason).first()
+    if declaration is None:
+        started = now - dt.timedelta(days=40)
+        declaration = Declaration.objects.create(
+            reason=reason,
+            declared_by=users["coordinator"],
+            started_at=started,
+            ended_at=started + dt.timedelta(hours=3),
+            ended_by=users["coordinator"],
+            end_note="訓練終了",
+        )
+        declaration.areas.set([life["富坂"]])
+    minsei = agencies["富坂地区民生委員・児童委員協議会"]
+    statuses = list(SafetyMark.Status)
+    in_area = [c for c in listed if c.life_area_id == life["富坂"].pk]
+    for i, case in enumerate(in_area[:6]):
+        status = statuses[i % len(statuses)]
+        SafetyMark.objects.get_or_create(
+            client_id=uuid.uuid5(uuid.NAMESPACE_URL, f"otagai-demo-safety-{case.pk}"),
+            defaults={
+                "declaration": declaration,
+                "case": case,
+                "status": status,
+                "evacuated_to": "礫川小学校" if status == SafetyMark.Status.EVACUATED else "",
+                "marked_by": users["commissioner"],
+                "agency": minsei,
+                "marked_at": declaration.started_at + dt.timedelta(minutes=20 + i * 7),
+            },
+        )
+
+
+def _demo_concerns(agencies, users, life, small, now):  # type: ignore[no-untyped-def]
+    """One concern in every state, reported by residents of 富坂."""
+    minsei = agencies["富坂地区民生委員・児童委員協議会"]
+    volunteers = agencies["こいしかわ見守り隊"]
+    linked = Case.objects.filter(life_area=life["富坂"]).order_by("pk").first()
+    rows = [
+        (
+            Concern.Status.RECEIVED,
+            "角の家の高齢の男性",
+            ["mail", "not_seen"],
+            "新聞が3日分たまっている。",
+            Concern.Urgency.URGENT,
+        ),
+        (
+            Concern.Status.LOOKING,
+            "",
+            ["child_alone"],
+            "夜遅くまで小学生くらいの子が一人で公園にいる。",
+            Concern.Urgency.SOON,
+        ),
+        (
+            Concern.Status.LINKED,
+            "山田さんのお宅",
+            ["smell"],
+            "ごみのにおいが強くなってきた。",
+            Concern.Urgency.SOON,
+        ),
+        (
+            Concern.Status.OPENED,
+            "アパート2階の女性",
+            ["confused"],
+            "道に迷っている様子で何度も声をかけられた。",
+            Concern.Urgency.SOON,
+        ),
+        (Concern.Status.CLOSED, "", ["shouting"], "夜に大きな声が聞こえた。", Concern.Urgency.LOW),
+    ]
+    for i, (status, who, signs, details, urgency) in enumerate(rows):
+        if Concern.objects.filter(details=details).exists():
+            continue
+        reporter, agency = (
+            (users["commissioner"], minsei) if i % 2 == 0 else (users["volunteer"], volunteers)
+        )
+        triaged = status != Concern.Status.RECEIVED
+        Concern.objects.create(
+            reporter=reporter,
+            reporter_agency=agency,
+            who=who,
+            who_unknown=not who,
+            life_area=life["富坂"],
+            small_area=small["小石川一丁目町会"] if i % 2 == 0 else small["春日町会"],
+            place="公園の北側" if i % 2 else "",
+            signs=signs,
+            details=details,
+            urgency=urgency,
+            status=status,
+            case=linked if status in (Concern.Status.LINKED, Concern.Status.OPENED) else None,
+            close_reason="既に地域包括支援センターが対応中。"
+            if status == Concern.Status.CLOSED
+            else "",
+            triaged_by=users["coordinator"] if triaged else None,
+            triaged_at=now - dt.timedelta(days=1) if triaged else None,
+            created_at=now - dt.timedelta(days=2 + i),
+        )
+
+
 def counts() -> dict[str, int]:
     return {
         "areas": Area.objects.count(),
@@ -601,4 +780,10 @@ def counts() -> dict[str, int]:
         "shares": Share.objects.count(),
         "consents": Consent.objects.count(),
         "chronology": ChronologyEntry.objects.count(),
+        "watch_assignments": WatchAssignment.objects.count(),
+        "visits": VisitLog.objects.count(),
+        "evacuation_plans": EvacuationPlan.objects.count(),
+        "concerns": Concern.objects.count(),
+        "declarations": Declaration.objects.count(),
+        "safety_marks": SafetyMark.objects.count(),
     }

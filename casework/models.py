@@ -14,7 +14,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from permissions.models import Agency, Area, Tier
+from permissions.models import Agency, Area, Declaration, Tier
 
 MAX_TEXT = settings.OTAGAI_MAX_TEXT
 
@@ -179,3 +179,229 @@ class ChronologyEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_on} {self.text[:30]}"
+
+
+class Concern(models.Model):
+    """Something a resident noticed (気づき), triaged by a coordinator of its life area."""
+
+    class Sign(models.TextChoices):
+        MAIL = "mail", _("Mail or newspapers piling up")
+        NOT_SEEN = "not_seen", _("Not seen for days")
+        SMELL = "smell", _("Smell or rubbish")
+        SHOUTING = "shouting", _("Shouting or loud noise")
+        CHILD_ALONE = "child_alone", _("A child often alone")
+        LIGHTS = "lights", _("Lights on or off all day")
+        CONFUSED = "confused", _("Seems confused or lost")
+        OTHER = "other", _("Something else")
+
+    class Urgency(models.TextChoices):
+        LOW = "low", _("Not urgent")
+        SOON = "soon", _("Within a few days")
+        URGENT = "urgent", _("Urgent: today")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        LOOKING = "looking", _("Being looked at")
+        LINKED = "linked", _("Linked to a case")
+        OPENED = "opened", _("New case opened")
+        CLOSED = "closed", _("Closed")
+
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="concerns"
+    )
+    reporter_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    who = models.CharField(_("who or which household"), max_length=100, blank=True)
+    who_unknown = models.BooleanField(_("I do not know who"), default=False)
+    life_area = models.ForeignKey(
+        Area, on_delete=models.PROTECT, related_name="+", verbose_name=_("life area")
+    )
+    small_area = models.ForeignKey(
+        Area,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("small area"),
+    )
+    place = models.CharField(_("address or landmark"), max_length=200, blank=True)
+    signs = models.JSONField(_("what you noticed"), default=list, blank=True)
+    details = models.TextField(
+        _("anything else"), blank=True, validators=[MaxLengthValidator(2000)]
+    )
+    urgency = models.CharField(
+        _("how urgent"), max_length=10, choices=Urgency.choices, default=Urgency.SOON
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED
+    )
+    case = models.ForeignKey(
+        Case, on_delete=models.SET_NULL, null=True, blank=True, related_name="concerns"
+    )
+    close_reason = models.CharField(_("reason for closing"), max_length=500, blank=True)
+    triaged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    triaged_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("reported at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("concern")
+        verbose_name_plural = _("concerns")
+        indexes = [models.Index(fields=["life_area", "status"], name="concern_area_status")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d} {self.who or '?'}"
+
+    @property
+    def reporter_status(self) -> str:
+        """What the reporter may know: received, being looked at, or closed. No case."""
+        if self.status == self.Status.RECEIVED:
+            return str(_("Received"))
+        if self.status == self.Status.CLOSED:
+            return str(_("Closed"))
+        return str(_("Being looked at"))
+
+    def sign_labels(self) -> list[str]:
+        labels = dict(self.Sign.choices)
+        return [str(labels[s]) for s in self.signs if s in labels]
+
+
+class WatchAssignment(models.Model):
+    """Who watches over a household, and how often (見守り)."""
+
+    class Frequency(models.TextChoices):
+        DAILY = "daily", _("Every day")
+        WEEKLY = "weekly", _("Every week")
+        FORTNIGHTLY = "fortnightly", _("Every two weeks")
+        MONTHLY = "monthly", _("Every month")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="watch_assignments")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="+", verbose_name=_("group")
+    )
+    watcher = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="watch_assignments",
+        verbose_name=_("person"),
+    )
+    frequency = models.CharField(_("how often"), max_length=20, choices=Frequency.choices)
+    note = models.CharField(_("how"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["case", "pk"]
+        verbose_name = _("watch-over assignment")
+        verbose_name_plural = _("watch-over assignments")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.agency} ({self.get_frequency_display()})"
+
+
+class VisitLog(models.Model):
+    """A watch-over visit; each one also writes a watch-tier line of the family timeline."""
+
+    class Outcome(models.TextChoices):
+        WELL = "well", _("Saw them, all well")
+        CONCERN = "concern", _("Saw them, something worries me")
+        NOT_MET = "not_met", _("Could not meet them")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="visits")
+    visited_on = models.DateField(_("date"))
+    outcome = models.CharField(_("how it went"), max_length=10, choices=Outcome.choices)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    visitor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    chronology = models.OneToOneField(
+        ChronologyEntry, on_delete=models.PROTECT, related_name="visit", null=True
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-visited_on", "-pk"]
+        verbose_name = _("watch-over visit")
+        verbose_name_plural = _("watch-over visits")
+
+    def __str__(self) -> str:
+        return f"{self.visited_on} {self.get_outcome_display()}"
+
+
+class EvacuationPlan(models.Model):
+    """The person's entry on the disaster-support list (避難行動要支援者名簿) and their
+    individual evacuation plan (個別避難計画). Watch tier."""
+
+    class ListConsent(models.TextChoices):
+        CONSENTED = "consented", _("Consented")
+        NOT_CONSENTED = "not_consented", _("Not consented")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="evacuation_plan")
+    list_consent = models.CharField(
+        _("consent to give the list to supporters"),
+        max_length=20,
+        choices=ListConsent.choices,
+        default=ListConsent.NOT_CONSENTED,
+    )
+    consent_on = models.DateField(_("consent recorded on"), null=True, blank=True)
+    supporters = models.CharField(_("who helps"), max_length=200, blank=True)
+    destination = models.CharField(_("where to"), max_length=200, blank=True)
+    route_notes = models.TextField(
+        _("route notes"), blank=True, validators=[MaxLengthValidator(2000)]
+    )
+    needs = models.TextField(
+        _("what help is needed"), blank=True, validators=[MaxLengthValidator(2000)]
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("evacuation plan")
+        verbose_name_plural = _("evacuation plans")
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.get_list_consent_display()}"
+
+
+class SafetyMark(models.Model):
+    """One safety check (安否確認) of one person during a declaration. `client_id` is made by
+    the page, so a mark resent after the connection returns is stored once."""
+
+    class Status(models.TextChoices):
+        SAFE = "safe", _("Safe")
+        NEEDS_HELP = "needs_help", _("Needs help")
+        NOT_REACHED = "not_reached", _("Not reached")
+        EVACUATED = "evacuated", _("Evacuated")
+
+    declaration = models.ForeignKey(
+        Declaration, on_delete=models.PROTECT, related_name="safety_marks"
+    )
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="safety_marks")
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices)
+    evacuated_to = models.CharField(_("evacuated to"), max_length=200, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    client_id = models.UUIDField(unique=True)
+    marked_at = models.DateTimeField(_("marked at"), default=timezone.now)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-marked_at", "-pk"]
+        verbose_name = _("safety check")
+        verbose_name_plural = _("safety checks")
+        indexes = [
+            models.Index(fields=["declaration", "case", "-marked_at"], name="safety_latest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.status}"

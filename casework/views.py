@@ -21,11 +21,12 @@ from casework.forms import (
     ShareForm,
 )
 from casework.tiers import MEMBER_FIELD_TIERS, fields_at, tier_sections
+from casework.watch_services import audit_declared_reads
 from permissions import services as share_services
 from permissions.access import access_case
 from permissions.audit import audit_record
 from permissions.models import AuditEvent, Consent, Share
-from permissions.policy import can_open_cases
+from permissions.policy import can_log_visit, can_open_cases
 
 PAGE_SIZE = 25
 
@@ -53,6 +54,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
     )
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.case_page_extras(list(page.object_list))
+    audit_declared_reads(
+        actor=request.user,
+        cases=[c for c in page.object_list if getattr(c, "via_declaration", False)],
+        what="case_list",
+        request=request,
+    )
     searched = any(filters.get(k) for k in ("q", "life_area", "category", "status"))
     audit_record(
         actor=request.user,
@@ -85,6 +92,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
         case=case,
         tier=access.tier,
         request=request,
+        **access.audit_detail,  # emergency reads are reported on (break-glass, declaration)
     )
     sections = [
         (tier, [(case._meta.get_field(n).verbose_name, _field_value(case, n)) for n in names])
@@ -103,6 +111,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": access.allows("edit"),
             "can_contribute": access.allows("contribute"),
             "can_manage": access.allows("manage_shares"),
+            "can_log_visit": can_log_visit(request.user, access),
         },
     )
 

@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from casework.consumers import SafetyTallyConsumer
 from config.consumers import PingConsumer
 
 websocket_urlpatterns: list = [
     path("ws/ping/", PingConsumer.as_asgi()),
+    path("ws/safety/<int:pk>/", SafetyTallyConsumer.as_asgi()),
 ]

@@ -13,6 +13,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("cases/", include("casework.urls")),
+    path("watch/", include("casework.watch_urls")),
     path("conferences/", include("conferences.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -301,6 +301,18 @@ class AuditEvent(AppendOnlyModel):
         EXPORT = "export", _("Exported")
         AUDIT_VIEW = "audit_view", _("Viewed access log")
         ACCESS_DENIED = "access_denied", _("Access refused")
+        CONCERN_REPORT = "concern_report", _("Reported a concern")
+        CONCERN_TRIAGE = "concern_triage", _("Triaged a concern")
+        WATCH_CHANGE = "watch_change", _("Changed watch-over")
+        VISIT_LOG = "visit_log", _("Logged a watch-over visit")
+        PLAN_CHANGE = "plan_change", _("Changed evacuation plan")
+        LIST_VIEW = "list_view", _("Viewed disaster-support list")
+        DECLARATION_START = "declaration_start", _("Declared a disaster")
+        DECLARATION_END = "declaration_end", _("Ended a disaster declaration")
+        SAFETY_MARK = "safety_mark", _("Recorded a safety check")
+        BREAK_GLASS = "break_glass", _("Emergency access (break-glass)")
+        BREAK_GLASS_REVIEW = "break_glass_review", _("Reviewed emergency access")
+        REPORT_VIEW = "report_view", _("Viewed review report")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(
@@ -343,3 +355,146 @@ class AuditEvent(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.action}"
+
+
+class Declaration(models.Model):
+    """A declared disaster for some areas (災害対策基本法 49条の11): while it lasts, the
+    designated supporters of those areas see the whole disaster-support list, without consent.
+    """
+
+    reason = models.CharField(_("reason"), max_length=500)
+    areas = models.ManyToManyField(Area, related_name="declarations", verbose_name=_("areas"))
+    declared_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(_("declared at"), default=timezone.now)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    end_note = models.CharField(_("note on ending"), max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("disaster declaration")
+        verbose_name_plural = _("disaster declarations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=models.F("started_at")),
+                name="declaration_ends_after_start",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.started_at:%Y-%m-%d %H:%M} {self.reason[:40]}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.ended_at is None
+
+
+class BreakGlass(models.Model):
+    """Emergency access to a case without a share: a reason, a few hours, watch and support
+    tiers only, an alert at once and a coordinator's review afterwards."""
+
+    class Review(models.TextChoices):
+        PENDING = "pending", _("Waiting for review")
+        ACCEPTED = "accepted", _("Accepted")
+        QUESTIONED = "questioned", _("Questioned")
+
+    MAX_HOURS = 4
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="break_glasses"
+    )
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.CASCADE, related_name="break_glasses"
+    )
+    reason = models.CharField(_("reason"), max_length=1000)
+    tier = models.PositiveSmallIntegerField(_("tier granted"), choices=Tier.choices)
+    started_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    review = models.CharField(
+        _("review"), max_length=20, choices=Review.choices, default=Review.PENDING
+    )
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    review_note = models.CharField(_("review note"), max_length=1000, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-pk"]
+        verbose_name = _("emergency access")
+        verbose_name_plural = _("emergency accesses")
+        constraints = [
+            # Never above the support tier, whatever the caller asks.
+            models.CheckConstraint(condition=Q(tier__in=[1, 2]), name="breakglass_tier_max"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("started_at")),
+                name="breakglass_expires_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["user", "case", "expires_at"], name="breakglass_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.user} → {self.case_id} ({self.started_at:%Y-%m-%d %H:%M})"
+
+    @staticmethod
+    def active_q(prefix: str = "", now: dt.datetime | None = None) -> Q:
+        now = now or timezone.now()
+        return Q(**{f"{prefix}expires_at__gt": now, f"{prefix}started_at__lte": now})
+
+    @property
+    def is_active(self) -> bool:
+        return self.started_at <= timezone.now() < self.expires_at
+
+
+class DisclosureRecord(AppendOnlyModel):
+    """The disclosure ledger: what went to whom, on what basis (every export)."""
+
+    class Basis(models.TextChoices):
+        CONSENT = "consent", _("Consent of the persons listed")
+        DECLARATION = "declaration", _("Declared disaster (Disaster Countermeasures Act 49-11)")
+        SHARE = "share", _("Share on the case")
+
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        verbose_name=_("who"),
+    )
+    actor_label = models.CharField(_("who (as recorded)"), max_length=200)
+    agency = models.ForeignKey(
+        Agency,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        related_name="+",
+        db_constraint=False,
+        verbose_name=_("agency"),
+    )
+    kind = models.CharField(_("what"), max_length=50)
+    description = models.CharField(_("description"), max_length=500)
+    basis = models.CharField(_("basis"), max_length=20, choices=Basis.choices)
+    declaration = models.ForeignKey(
+        Declaration,
+        on_delete=models.DO_NOTHING,
+        null=True,
+        blank=True,
+        related_name="disclosures",
+        db_constraint=False,
+    )
+    case_ids = models.JSONField(_("cases included"), default=list)
+    tier = models.PositiveSmallIntegerField(_("highest tier included"), choices=Tier.choices)
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name = _("disclosure record")
+        verbose_name_plural = _("disclosure ledger")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_label} {self.kind}"

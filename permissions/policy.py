@@ -10,10 +10,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case as SqlCase
-from django.db.models import Exists, F, IntegerField, OuterRef, QuerySet, Subquery, Value, When
-from django.db.models.functions import Least
+from django.db.models import (
+    Exists,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest, Least
 
-from permissions.models import Membership, Share, Tier
+from permissions.models import Agency, BreakGlass, Declaration, Membership, Share, Tier
 
 if TYPE_CHECKING:
     from casework.models import Case
@@ -101,8 +111,33 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
         return Case.objects.none()
     shares = Share.objects.filter(Share.active_q(), case=OuterRef("pk"), agency_id__in=list(caps))
     tier = shares.annotate(eff=_effective_tier_expression(caps)).order_by("-eff").values("eff")[:1]
-    return Case.objects.filter(Exists(shares)).annotate(
-        reader_tier=Subquery(tier, output_field=IntegerField())
+    glass_active, declared = _emergency_paths(user, caps)
+    if not glass_active and declared is None:
+        # The usual case: the share path alone, so that the planner keeps its semi-join.
+        return Case.objects.filter(Exists(shares)).annotate(
+            reader_tier=Subquery(tier, output_field=IntegerField())
+        )
+    # Emergencies (see below): an active break-glass of this user, and a declared disaster
+    # for a designated supporter. Both stay in the same query, filtered in the database.
+    glass = _break_glass_qs(user, caps).filter(case=OuterRef("pk"))
+    glass_tier = glass.annotate(eff=_effective_tier_expression(caps)).order_by("-eff")
+    visible = Q(Exists(shares)) | Q(Exists(glass))
+    tiers: list[Any] = [
+        Coalesce(Subquery(tier, output_field=IntegerField()), Value(0)),
+        Coalesce(Subquery(glass_tier.values("eff")[:1], output_field=IntegerField()), Value(0)),
+    ]
+    via_declaration: Any = Value(False)
+    if declared is not None:
+        visible |= declared
+        tiers.append(SqlCase(When(declared, then=Value(int(DECLARATION_TIER))), default=Value(0)))
+        # Rows the reader sees only because of the declaration: their reads are reported on.
+        via_declaration = SqlCase(
+            When(declared & ~Q(Exists(shares)) & ~Q(Exists(glass)), then=Value(True)),
+            default=Value(False),
+        )
+    return Case.objects.filter(visible).annotate(
+        reader_tier=Greatest(*tiers, output_field=IntegerField()),
+        via_declaration=via_declaration,
     )
 
 
@@ -117,10 +152,23 @@ class CaseAccess:
     may_edit: bool = False
     coordinates: bool = False
     can_export: bool = False
+    # Set when (part of) the access comes from an emergency rather than a share.
+    break_glass: BreakGlass | None = None
+    declaration: Declaration | None = None
 
     @property
     def tier_label(self) -> str:
         return str(Tier(self.tier).label)
+
+    @property
+    def audit_detail(self) -> dict[str, Any]:
+        """What to add to an audit row so that emergency reads can be reported on."""
+        detail: dict[str, Any] = {}
+        if self.break_glass is not None:
+            detail["break_glass"] = self.break_glass.pk
+        if self.declaration is not None:
+            detail["declaration"] = self.declaration.pk
+        return detail
 
     def allows(self, action: str) -> bool:
         if action == "view":
@@ -147,9 +195,18 @@ def case_access(user: Any, case: Case) -> CaseAccess | None:
         .select_related("agency", "consent")
         .order_by("-tier")
     )
-    if not shares:
+    share_tier = max((min(s.tier, caps[s.agency_id]) for s in shares), default=0)
+    # Emergency paths are looked up only when they could add something: a break-glass is
+    # never needed beside a share that already gives its tier, a declaration beside any share.
+    glass = None
+    if share_tier < break_glass_tier(user):
+        glass = _break_glass_qs(user, caps).filter(case=case).order_by("-expires_at").first()
+    declaration = _declaration_for(user, case) if not shares else None
+    if not shares and glass is None and declaration is None:
         return None
-    access = CaseAccess(case=case, tier=0, shares=shares)
+    access = CaseAccess(
+        case=case, tier=0, shares=shares, break_glass=glass, declaration=declaration
+    )
     for share in shares:
         role = role_by_agency[share.agency_id]
         access.tier = max(access.tier, min(share.tier, caps[share.agency_id]))
@@ -159,6 +216,11 @@ def case_access(user: Any, case: Case) -> CaseAccess | None:
             access.may_edit = True
         if share.coordinates and role == Membership.Role.COORDINATOR:
             access.coordinates = True
+    # Emergencies only ever let a reader read: never contribute, coordinate or export.
+    if glass is not None:
+        access.tier = max(access.tier, min(glass.tier, caps[glass.agency_id], BREAK_GLASS_TIER))
+    if declaration is not None:
+        access.tier = max(access.tier, DECLARATION_TIER)
     if not access.coordinates:
         # Person-level exception (django-guardian): an export right given by name.
         from guardian.core import ObjectPermissionChecker
@@ -195,3 +257,314 @@ def can_open_cases(user: Any) -> bool:
 
 def readable(tier: int | None, item_tier: int) -> bool:
     return tier is not None and item_tier <= tier
+
+
+# --- Emergencies ----------------------------------------------------------------------------
+# Break-glass: a professional opens a case their agency has no share on, for a few hours, at
+# the watch and support tiers only. A declared disaster (災害対策基本法 49条の11) opens the
+# disaster-support list of the declared areas, at the watch tier, to designated supporters.
+
+BREAK_GLASS_TIER = Tier.SUPPORT
+BREAK_GLASS_ROLES = {Membership.Role.COORDINATOR, Membership.Role.PROFESSIONAL}
+DECLARATION_TIER = Tier.WATCH
+SUPPORTER_ROLES = WRITER_ROLES
+
+
+def _break_glass_qs(user: Any, caps: dict[int, int]) -> QuerySet[BreakGlass]:
+    """Active break-glasses of this user, through agencies and roles they still hold."""
+    agencies = [m.agency_id for m in _memberships(user) if m.role in BREAK_GLASS_ROLES]
+    return BreakGlass.objects.filter(
+        BreakGlass.active_q(), user=user, agency_id__in=[a for a in agencies if a in caps]
+    )
+
+
+def _emergency_paths(user: Any, caps: dict[int, int]) -> tuple[bool, Q | None]:
+    """(has an active break-glass, declaration filter or None): at most one small query, and
+    none for a user whose roles can take neither path."""
+    from django.contrib.auth import get_user_model
+
+    glass_roles = any(m.role in BREAK_GLASS_ROLES for m in _memberships(user))
+    declared = _declaration_case_q(user)
+    if not glass_roles and declared is None:
+        return False, None
+    flags = (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .annotate(
+            glass=Exists(_break_glass_qs(user, caps)) if glass_roles else Value(False),
+            declared=Exists(active_declarations()) if declared is not None else Value(False),
+        )
+        .values_list("glass", "declared")
+        .first()
+    )
+    if flags is None:
+        return False, None
+    return bool(flags[0]), declared if flags[1] else None
+
+
+def has_emergency_access(user: Any) -> bool:
+    """Whether `cases_visible_to(user)` may hold cases beyond the user's shares right now (an
+    active break-glass, or a supporter during a declaration). Counts taken on the shares alone
+    must fall back to counting `cases_visible_to` when this is true."""
+    caps = agency_caps(user)
+    if not caps:
+        return False
+    if _break_glass_qs(user, caps).exists():
+        return True
+    return bool(supporter_agencies(user)) and active_declarations().exists()
+
+
+def can_break_glass(user: Any) -> bool:
+    return any(m.role in BREAK_GLASS_ROLES for m in _memberships(user))
+
+
+def break_glass_agency_id(user: Any) -> int | None:
+    for m in _memberships(user):
+        if m.role in BREAK_GLASS_ROLES:
+            return m.agency_id
+    return None
+
+
+def break_glass_tier(user: Any) -> int:
+    """The tier a break-glass of this user grants: support, or less if their role caps it."""
+    caps = [ROLE_TIER_CAP[m.role] for m in _memberships(user) if m.role in BREAK_GLASS_ROLES]
+    return min(BREAK_GLASS_TIER, max(caps, default=0))
+
+
+def break_glasses_to_review(user: Any) -> QuerySet[BreakGlass]:
+    """Break-glasses on cases this user coordinates (as a coordinator of a coordinating agency)."""
+    agencies = [m.agency_id for m in _memberships(user) if m.role == Membership.Role.COORDINATOR]
+    if not agencies:
+        return BreakGlass.objects.none()
+    coordinating = Share.objects.filter(
+        Share.active_q(), case=OuterRef("case"), agency_id__in=agencies, coordinates=True
+    )
+    return BreakGlass.objects.filter(Exists(coordinating)).exclude(user=user)
+
+
+def can_review_break_glass(user: Any, glass: BreakGlass) -> bool:
+    return break_glasses_to_review(user).filter(pk=glass.pk).exists()
+
+
+def break_glass_alert_recipients(case: Case) -> list[Any]:
+    """The case's lead coordinator and the council's administrators."""
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    admins = User.objects.filter(is_active=True).filter(
+        Q(
+            memberships__role=Membership.Role.AGENCY_ADMIN,
+            memberships__agency__kind=Agency.Kind.COUNCIL,
+        )
+        | Q(is_staff=True)
+    )
+    recipients = {case.lead_coordinator_id: case.lead_coordinator}
+    for admin in admins.distinct():
+        recipients.setdefault(admin.pk, admin)
+    return list(recipients.values())
+
+
+def is_council_manager(user: Any) -> bool:
+    """Council coordinators and administrators: declare disasters, watch tallies, review."""
+    if getattr(user, "is_authenticated", False) and user.is_active and user.is_staff:
+        return True
+    return any(
+        m.agency.kind == Agency.Kind.COUNCIL
+        and m.role in {Membership.Role.COORDINATOR, Membership.Role.AGENCY_ADMIN}
+        for m in _memberships(user)
+    )
+
+
+can_declare = is_council_manager
+
+
+def supporter_agencies(user: Any) -> list[Agency]:
+    """The user's agencies that are designated disaster supporters (and a role that acts)."""
+    return [
+        m.agency
+        for m in _memberships(user)
+        if m.agency.disaster_supporter and m.role in SUPPORTER_ROLES
+    ]
+
+
+def _supporter_area_q(user: Any, prefix: str = "") -> Q | None:
+    """Cases in the areas the user's supporter agencies cover (an agency without area: all)."""
+    agencies = supporter_agencies(user)
+    if not agencies:
+        return None
+    q = Q(pk__in=[])
+    for agency in agencies:
+        if agency.area_id is None:
+            return Q()
+        q |= Q(**{f"{prefix}life_area_id": agency.area_id}) | Q(
+            **{f"{prefix}small_area_id": agency.area_id}
+        )
+    return q
+
+
+def declared_q(prefix: str = "", declaration: Declaration | None = None) -> Q:
+    """The case lies in an area of an active declaration (or of `declaration`)."""
+    through = Declaration.areas.through.objects.filter(
+        Q(area_id=OuterRef(f"{prefix}life_area_id")) | Q(area_id=OuterRef(f"{prefix}small_area_id"))
+    )
+    if declaration is None:
+        through = through.filter(declaration__ended_at__isnull=True)
+    else:
+        through = through.filter(declaration=declaration)
+    return Q(Exists(through))
+
+
+def _declaration_case_q(user: Any, prefix: str = "") -> Q | None:
+    area_q = _supporter_area_q(user, prefix)
+    if area_q is None:
+        return None
+    return Q(**{f"{prefix}disaster_support": True}) & area_q & declared_q(prefix)
+
+
+def active_declarations() -> QuerySet[Declaration]:
+    return Declaration.objects.filter(ended_at__isnull=True)
+
+
+def declarations_opening(cases: list[Any]) -> QuerySet[Declaration]:
+    """The active declarations covering these cases' areas (to log reads against them)."""
+    areas = {a for c in cases for a in (c.life_area_id, c.small_area_id) if a}
+    if not areas:
+        return Declaration.objects.none()
+    return active_declarations().filter(areas__in=areas).distinct()
+
+
+def _declaration_for(user: Any, case: Case) -> Declaration | None:
+    """The active declaration that opens `case` to this supporter, if any."""
+    if not case.disaster_support:
+        return None
+    area_q = _supporter_area_q(user)
+    if area_q is None:
+        return None
+    from casework.models import Case as CaseModel
+
+    if not CaseModel.objects.filter(area_q, pk=case.pk).exists():
+        return None
+    area_ids = [a for a in (case.life_area_id, case.small_area_id) if a]
+    return active_declarations().filter(areas__in=area_ids).order_by("started_at", "pk").first()
+
+
+def disaster_list_visible_to(
+    user: Any, *, declaration: Declaration | None = None
+) -> QuerySet[Case]:
+    """Entries of the disaster-support list (避難行動要支援者名簿) this supporter may see:
+    in normal times only those who consented; in a declared area, everyone on the list.
+
+    Annotated `declared` (True when the entry is open because of a declaration). With
+    `declaration`, only the entries in that declaration's areas (the safety check).
+    """
+    from casework.models import Case as CaseModel
+    from casework.models import EvacuationPlan
+
+    area_q = _supporter_area_q(user)
+    if area_q is None:
+        return CaseModel.objects.none()
+    declared = declared_q(declaration=declaration)
+    if declaration is not None:
+        if not declaration.is_active:
+            return CaseModel.objects.none()
+        basis = declared
+    else:
+        basis = Q(evacuation_plan__list_consent=EvacuationPlan.ListConsent.CONSENTED) | declared
+    return (
+        CaseModel.objects.filter(area_q, basis, disaster_support=True)
+        .exclude(status=CaseModel.Status.CLOSED)
+        .annotate(declared=SqlCase(When(declared, then=Value(True)), default=Value(False)))
+    )
+
+
+def disaster_list_managed_by(user: Any) -> QuerySet[Case]:
+    """Everyone on the list in the cases this user coordinates, whatever their consent: the
+    coordinator records consent and plans. (Cases they can read through their share anyway.)"""
+    from casework.models import Case as CaseModel
+
+    agencies = [m.agency_id for m in _memberships(user) if m.role == Membership.Role.COORDINATOR]
+    if not agencies:
+        return CaseModel.objects.none()
+    coordinating = Share.objects.filter(
+        Share.active_q(), case=OuterRef("pk"), agency_id__in=agencies, coordinates=True
+    )
+    return CaseModel.objects.filter(Exists(coordinating), disaster_support=True).exclude(
+        status=CaseModel.Status.CLOSED
+    )
+
+
+def can_watch_tally(user: Any, declaration: Declaration) -> bool:
+    return is_council_manager(user)
+
+
+# --- Concerns (気づき) -------------------------------------------------------------------------
+
+
+def can_report_concern(user: Any) -> bool:
+    return bool(_memberships(user))
+
+
+def triage_area_ids(user: Any) -> list[int]:
+    """Life areas whose concerns this user triages: council coordinators, by life area."""
+    ids = [
+        m.pk
+        for m in _memberships(user)
+        if m.role == Membership.Role.COORDINATOR and m.agency.kind == Agency.Kind.COUNCIL
+    ]
+    if not ids:
+        return []
+    through = Membership.life_areas.through.objects.filter(membership_id__in=ids)
+    return list(through.values_list("area_id", flat=True))
+
+
+def concern_triagers(life_area_id: int) -> list[Any]:
+    """The council coordinators who triage concerns of this life area."""
+    from django.contrib.auth import get_user_model
+
+    return list(
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            memberships__role=Membership.Role.COORDINATOR,
+            memberships__agency__kind=Agency.Kind.COUNCIL,
+            memberships__agency__is_active=True,
+            memberships__life_areas=life_area_id,
+        )
+        .distinct()
+    )
+
+
+def concerns_to_triage(user: Any) -> QuerySet[Any]:
+    from casework.models import Concern
+
+    areas = triage_area_ids(user)
+    if not areas:
+        return Concern.objects.none()
+    return Concern.objects.filter(life_area_id__in=areas)
+
+
+def concerns_reported_by(user: Any) -> QuerySet[Any]:
+    from casework.models import Concern
+
+    if not _memberships(user):
+        return Concern.objects.none()
+    return Concern.objects.filter(reporter=user)
+
+
+# --- Watch-over -------------------------------------------------------------------------------
+
+
+def can_log_visit(user: Any, access: CaseAccess) -> bool:
+    """Contributors, and the groups assigned to watch over the household."""
+    if access.break_glass is not None and not access.shares:
+        return False
+    if access.allows("contribute"):
+        return True
+    from casework.models import WatchAssignment
+
+    return (
+        bool(access.shares)
+        and WatchAssignment.objects.filter(
+            case=access.case, agency_id__in=[s.agency_id for s in access.shares]
+        ).exists()
+    )

@@ -170,15 +170,15 @@ def _fast_password_hashing(request, settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+@pytest.fixture(scope="session", autouse=True)
+def _append_only_tables_truncatable_in_tests(django_db_setup, django_db_blocker) -> None:
     # Transactional tests (WebSockets, the browser) are emptied with TRUNCATE between tests.
-    # On PostgreSQL the audit log refuses TRUNCATE (permissions migration 0002); in the
-    # throw-away test database only, let the flush through. UPDATE/DELETE stay refused.
+    # On PostgreSQL the audit log and the disclosure ledger refuse TRUNCATE (permissions
+    # migrations 0002, 0004); in the throw-away test database only, let the flush through.
+    # UPDATE and DELETE stay refused.
     with django_db_blocker.unblock():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "ALTER TABLE permissions_auditevent "
-                    "DISABLE TRIGGER permissions_auditevent_no_truncate"
-                )
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            for table in ("permissions_auditevent", "permissions_disclosurerecord"):
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
