@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 
 from casework.models import Case, ChronologyEntry, HouseholdMember, normalize_kana
 from permissions.models import AuditEvent, Share, Tier
-from permissions.policy import cases_visible_to
+from permissions.policy import cases_visible_to, visible_case_count
 
 
 def case_list(
@@ -38,6 +39,17 @@ def case_list(
     if coordinated_only:
         qs = qs.filter(lead_coordinator=user)
     return qs.order_by("-updated_at", "-pk")
+
+
+def case_list_page(
+    user: Any, *, page: int | str | None, per_page: int, **filters: Any
+) -> Page[Case]:
+    """One page of `case_list`. Unfiltered, the count comes from the reader's shares alone:
+    the same number, without joining every case the reader may see (docs/performance.md)."""
+    paginator = Paginator(case_list(user, **filters), per_page)
+    if not any(filters.values()):
+        paginator.count = visible_case_count(user)
+    return paginator.get_page(page)
 
 
 def case_page_extras(cases: list[Case]) -> None:
