@@ -37,7 +37,7 @@ import warnings  # noqa: E402
 import django  # noqa: E402
 
 # WhiteNoise warns that STATIC_ROOT does not exist; static files are not measured here.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise")
+warnings.filterwarnings("ignore", message="No directory at")
 
 django.setup()
 
