@@ -57,9 +57,14 @@ def case_page_extras(cases: list[Case]) -> None:
     ids = [c.pk for c in cases if (getattr(c, "reader_tier", 0) or 0) >= Tier.SUPPORT]
     by_case: dict[int, list[str]] = {}
     if ids:
-        through = Case.need_categories.through
-        for row in through.objects.filter(case_id__in=ids).select_related("needcategory"):
-            by_case.setdefault(row.case_id, []).append(row.needcategory.name)
+        # Plain tuples, not model instances: a page has ~50 of these rows.
+        rows = (
+            Case.need_categories.through.objects.filter(case_id__in=ids)
+            .order_by("needcategory__order", "needcategory_id")
+            .values_list("case_id", "needcategory__name")
+        )
+        for case_id, name in rows:
+            by_case.setdefault(case_id, []).append(name)
     for c in cases:
         c.visible_categories = by_case.get(c.pk, [])  # type: ignore[attr-defined]
 
