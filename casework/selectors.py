@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, Q, QuerySet
 
 from casework.models import Case, ChronologyEntry, HouseholdMember, normalize_kana
 from permissions.models import AuditEvent, Share, Tier
-from permissions.policy import cases_visible_to
+from permissions.policy import cases_visible_to, visible_case_count
 
 
 def case_list(
@@ -40,14 +41,30 @@ def case_list(
     return qs.order_by("-updated_at", "-pk")
 
 
+def case_list_page(
+    user: Any, *, page: int | str | None, per_page: int, **filters: Any
+) -> Page[Case]:
+    """One page of `case_list`. Unfiltered, the count comes from the reader's shares alone:
+    the same number, without joining every case the reader may see (docs/performance.md)."""
+    paginator = Paginator(case_list(user, **filters), per_page)
+    if not any(filters.values()):
+        paginator.count = visible_case_count(user)
+    return paginator.get_page(page)
+
+
 def case_page_extras(cases: list[Case]) -> None:
     """Attach need categories only to cases whose reader holds the support tier."""
     ids = [c.pk for c in cases if (getattr(c, "reader_tier", 0) or 0) >= Tier.SUPPORT]
     by_case: dict[int, list[str]] = {}
     if ids:
-        through = Case.need_categories.through
-        for row in through.objects.filter(case_id__in=ids).select_related("needcategory"):
-            by_case.setdefault(row.case_id, []).append(row.needcategory.name)
+        # Plain tuples, not model instances: a page has ~50 of these rows.
+        rows = (
+            Case.need_categories.through.objects.filter(case_id__in=ids)
+            .order_by("needcategory__order", "needcategory_id")
+            .values_list("case_id", "needcategory__name")
+        )
+        for case_id, name in rows:
+            by_case.setdefault(case_id, []).append(name)
     for c in cases:
         c.visible_categories = by_case.get(c.pk, [])  # type: ignore[attr-defined]
 

@@ -45,14 +45,15 @@ def form_errors_from(form, exc: ValidationError) -> None:  # type: ignore[no-unt
 def case_list(request: HttpRequest) -> HttpResponse:
     form = CaseFilterForm(request.GET or None)
     filters = form.cleaned_data if form.is_valid() else {}
-    qs = selectors.case_list(
+    page = selectors.case_list_page(
         request.user,
+        page=request.GET.get("page"),
+        per_page=PAGE_SIZE,
         q=filters.get("q", ""),
         life_area=filters["life_area"].pk if filters.get("life_area") else None,
         category=filters["category"].pk if filters.get("category") else None,
         status=filters.get("status", ""),
     )
-    page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     selectors.case_page_extras(list(page.object_list))
     audit_declared_reads(
         actor=request.user,
