@@ -337,9 +337,8 @@ def has_emergency_access(user: Any) -> bool:
     caps = agency_caps(user)
     if not caps:
         return False
-    if _break_glass_qs(user, caps).exists():
-        return True
-    return bool(supporter_agencies(user)) and active_declarations().exists()
+    glass_active, declared = _emergency_paths(user, caps)
+    return glass_active or declared is not None
 
 
 def can_break_glass(user: Any) -> bool:
