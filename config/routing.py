@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from conferences.routing import websocket_urlpatterns as conference_routes
 from config.consumers import PingConsumer
 
 websocket_urlpatterns: list = [
     path("ws/ping/", PingConsumer.as_asgi()),
+    *conference_routes,
 ]
