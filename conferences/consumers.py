@@ -145,7 +145,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         agency = Agency.objects.filter(pk=self.access.agency_id or 0).values_list("name", flat=True)
         return {
             "user": self.user.pk,
-            "name": self.user.get_full_name() or self.user.get_username(),
+            "name": live.person_name(self.user),
             "agency": agency.first() or "",
             "online": online,
         }

@@ -66,8 +66,11 @@ class OpResult:
 # --- serialisation (what a reader who may read the record receives) -----------------------
 
 
-def _person(user: Any) -> str:
-    return user.get_full_name() or user.get_username() if user else ""
+def person_name(user: Any) -> str:
+    # Japanese order: family name first.
+    if user is None:
+        return ""
+    return f"{user.last_name} {user.first_name}".strip() or user.get_username()
 
 
 def record_data(record: LiveRecord) -> dict[str, Any]:
@@ -77,7 +80,7 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
         "case": record.case_id,
         "tier": record.tier,
         "version": record.version,
-        "author": _person(record.author),
+        "author": person_name(record.author),
         "agency": record.agency.name if record.agency is not None else "",
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
@@ -86,7 +89,7 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
         data.update(
             title=record.title,
             details=record.details,
-            owner_user=_person(record.owner_user) if record.owner_user_id else "",
+            owner_user=person_name(record.owner_user) if record.owner_user_id else "",
             owner_agency=record.owner_agency.name if record.owner_agency is not None else "",
             due_on=record.due_on.isoformat(),
             status=record.status,

@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from casework.selectors import dashboard_cases
+from conferences.selectors import upcoming_for
 from config.forms import LoginForm
 from permissions.models import Membership
 
@@ -76,7 +77,11 @@ class LoginView(auth_views.LoginView):
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard.html", {"cases": dashboard_cases(request.user)})
+    return render(
+        request,
+        "dashboard.html",
+        {"cases": dashboard_cases(request.user), "conferences": upcoming_for(request.user)},
+    )
 
 
 @login_required

@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from casework.demo import DEMO_PASSWORD, USERS, seed_demo
+from conferences.demo import seed_conferences
 
 
 class Command(BaseCommand):
@@ -9,6 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         counts = seed_demo()
+        counts.update(seed_conferences())
         self.stdout.write(", ".join(f"{k}={v}" for k, v in counts.items()))
         self.stdout.write(_("Demo users (password for all: %s):") % DEMO_PASSWORD)
         for u in USERS:
