@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from conferences import services
 from permissions.conferences import conference_access
@@ -62,13 +63,13 @@ def test_two_agencies_share_a_live_page(otagai_server, browser):
     b.click("form[action$='acknowledge/'] button[type=submit]")
     b.wait_for_selector("#conn.conn--connected")
     assert_no_serious_axe_violations(b, "live page")
-    a.wait_for_selector("#presence li[data-user='%d']" % cast.professional.pk)
+    a.wait_for_selector(f"#presence li[data-user='{cast.professional.pk}']")
 
     _add_note(a, SENSITIVE, "3")
     _add_note(a, SUPPORT, "2")
     a.fill("#action-title", "介護保険の申請を支援する")
     a.select_option("#action-owner-user", str(cast.professional.pk))
-    a.fill("#action-due", (dt.date.today() + dt.timedelta(days=7)).isoformat())
+    a.fill("#action-due", (timezone.localdate() + dt.timedelta(days=7)).isoformat())
     a.click("#action-form button[type=submit]")
     a.wait_for_selector(".record[data-kind=action] >> text=介護保険の申請を支援する")
 
