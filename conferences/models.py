@@ -240,8 +240,10 @@ class PrepSheet(models.Model):
         blank=True,
         validators=[MaxLengthValidator(MAX_TEXT)],
     )
-    updated_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, related_name="+")
-    updated_at = models.DateTimeField(null=True)
+    updated_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"prep {self.conference_case_id}"
@@ -257,8 +259,10 @@ class PrepAsk(models.Model):
     answer = models.TextField(_("answer"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)])
     asked_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
     asked_at = models.DateTimeField(default=timezone.now)
-    answered_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, related_name="+")
-    answered_at = models.DateTimeField(null=True)
+    answered_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["asked_at", "pk"]
