@@ -176,7 +176,7 @@ def _live(conference: Conference) -> None:
 def _record(model: type[LiveRecord], args: dict[str, Any], access: ConferenceAccess, key: str):  # type: ignore[no-untyped-def]
     pk = _int(args, key)
     record = (
-        model._default_manager.select_for_update()
+        model._default_manager.select_for_update(of=("self",))
         .select_related("author", "agency")
         .filter(pk=pk, conference=access.conference, deleted_at__isnull=True)
         .first()

@@ -51,3 +51,42 @@ def make_live(cast) -> Conference:  # type: ignore[no-untyped-def]
 @pytest.fixture
 def conference(cast) -> Conference:
     return make_live(cast)
+
+
+# On PostgreSQL the audit table refuses TRUNCATE (permissions migration 0002), and a
+# transactional test ends with a flush (TRUNCATE of every table). Conference tests write audit
+# rows (scheduling grants shares), so around their flush the TRUNCATE trigger is dropped and
+# then re-created: the row-level append-only trigger stays in force throughout.
+_TRUNCATE_TRIGGER = "permissions_auditevent_no_truncate"
+
+
+def _transactional_on_postgres(item: pytest.Item) -> bool:
+    marker = item.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server", "otagai_server"}
+        & set(getattr(item, "fixturenames", []))
+    )
+    from django.db import connection
+
+    return transactional and connection.vendor == "postgresql"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
+    from django.db import connection
+    from pytest_django.plugin import blocking_manager_key
+
+    active = _transactional_on_postgres(item)
+    if active:
+        with item.config.stash[blocking_manager_key].unblock(), connection.cursor() as c:
+            c.execute(f"DROP TRIGGER IF EXISTS {_TRUNCATE_TRIGGER} ON permissions_auditevent")
+    try:
+        return (yield)
+    finally:
+        # After the last test the session's test database is already gone.
+        if active and nextitem is not None:
+            with item.config.stash[blocking_manager_key].unblock(), connection.cursor() as c:
+                c.execute(
+                    f"CREATE TRIGGER {_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON permissions_auditevent "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION otagai_refuse_change()"
+                )

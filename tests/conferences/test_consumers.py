@@ -44,12 +44,12 @@ class Client:
     async def send(self, frame: dict[str, Any]) -> None:
         await self.comm.send_to(text_data=json.dumps(frame))
 
-    async def recv(self, timeout: float = 2) -> dict[str, Any]:
+    async def recv(self, timeout: float = 5) -> dict[str, Any]:
         text = await self.comm.receive_from(timeout=timeout)
         self.raw.append(text)
         return json.loads(text)
 
-    async def until(self, type_: str, timeout: float = 3, **match: Any) -> dict[str, Any]:
+    async def until(self, type_: str, timeout: float = 5, **match: Any) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while True:
                 frame = await self.recv(timeout)
