@@ -19,10 +19,10 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from conferences import live, selectors, services
-from conferences.events import frame_for, group_name, message_for
+from conferences import events, live, selectors, services
+from conferences.events import encode, frame_for, group_name, message_for
 from conferences.models import Conference, ConferenceEvent, Presence
-from permissions.conferences import ConferenceAccess, conference_access
+from permissions.conferences import ConferenceAccess, conference_access, refresh_access
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +212,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         op_id = content.get("id")
         op_id = op_id if isinstance(op_id, str) else None
         try:
-            result = await database_sync_to_async(self._apply)(content)
+            result, outbox = await database_sync_to_async(self._apply)(content)
         except live.OpError as exc:
             await self._error(op_id, exc.code, exc.message)
         except live.OpConflict as exc:
@@ -229,6 +229,9 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 }
             )
         else:
+            # Committed: broadcast (from this loop), then acknowledge.
+            for conference_id, message in outbox:
+                await self.channel_layer.group_send(group_name(conference_id), message)
             await self._send(
                 {
                     "type": "ack",
@@ -239,24 +242,25 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 }
             )
 
-    def _apply(self, content: dict[str, Any]) -> live.OpResult:
-        with translation.override(self.lang):
+    def _apply(self, content: dict[str, Any]) -> tuple[live.OpResult, list]:
+        with translation.override(self.lang), events.collect() as outbox:
             op_id = live.validate_op_id(content.get("id"))
             op = content.get("op")
             if not isinstance(op, str) or op not in live.OPS:
                 raise live.OpError(
                     "unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]}
                 )
-            # Re-check on every operation: shares may have changed since the socket opened.
-            conference = Conference.objects.get(pk=self.conference_id)
-            access = conference_access(self.user, conference)
+            # Re-check on every operation: shares, invitation or acknowledgement may have
+            # changed since the socket opened.
+            access = refresh_access(self.access)
             if access is None:
                 raise live.OpError("not_found", _("This meeting is no longer open to you."))
             self.access = access
             args = content.get("args", {})
-            return live.live_apply(
+            result = live.live_apply(
                 actor=self.user, access=access, client_op_id=op_id, op=op, args=args
             )
+        return result, outbox
 
     def _t(self, message: str) -> str:
         with translation.override(self.lang):
@@ -268,7 +272,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         await self._send({"type": "error", "id": op_id, "code": code, "message": message})
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self.send(text_data=json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        await self.send(text_data=encode(frame))
 
     # --- catching up -------------------------------------------------------------------------
 
@@ -313,7 +317,8 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
             if message["event"] == "conference.state":
                 self.access.conference.state = message["data"]["state"]
             if self.access.reads(message["case"], message["tier"], message["below"]):
-                await self._send(frame_for(message))
+                # The frame is encoded once by the sender, not once per reader.
+                await self.send(text_data=message.get("text") or encode(frame_for(message)))
         if self.buffer and (self.gap_task is None or self.gap_task.done()):
             # An event is missing (delivered out of order, or dropped): read it from the log.
             self.gap_task = asyncio.create_task(self._fill_gap())

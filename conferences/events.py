@@ -8,7 +8,11 @@ that this filter needs no database access.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -19,6 +23,33 @@ from conferences.models import Conference, ConferenceEvent
 from permissions.models import Tier
 
 log = logging.getLogger(__name__)
+
+
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Collect the broadcasts of committed events instead of sending them from this thread.
+
+    A consumer applies an operation in a worker thread, then sends the collected messages
+    from its own event loop (still only after the commit: messages are collected by
+    `on_commit`). This keeps the worker thread free for the next operation."""
+    outbox: list[tuple[int, dict[str, Any]]] = []
+    previous = getattr(_local, "outbox", None)
+    _local.outbox = outbox
+    try:
+        yield outbox
+    finally:
+        _local.outbox = previous
+
+
+def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
+    outbox = getattr(_local, "outbox", None)
+    if outbox is not None:
+        outbox.append((conference_id, message))
+    else:
+        broadcast(conference_id, message)
 
 
 def group_name(conference_id: int) -> str:
@@ -53,13 +84,17 @@ def record(
         below_tier=below_tier,
         payload=payload,
     )
-    message = message_for(event)
-    transaction.on_commit(lambda: broadcast(conference.pk, message))
+    message = message_for(event, with_text=True)
+    transaction.on_commit(lambda: _after_commit(conference.pk, message))
     return event
 
 
-def message_for(event: ConferenceEvent) -> dict[str, Any]:
-    return {
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_for(event: ConferenceEvent, *, with_text: bool = False) -> dict[str, Any]:
+    message = {
         "type": "conference.event",
         "seq": event.seq,
         "event": event.type,
@@ -68,6 +103,10 @@ def message_for(event: ConferenceEvent) -> dict[str, Any]:
         "below": event.below_tier,
         "data": event.payload,
     }
+    if with_text:
+        # The frame, encoded once; each consumer still decides whether its reader gets it.
+        message["text"] = encode(frame_for(message))
+    return message
 
 
 def frame_for(message: dict[str, Any]) -> dict[str, Any]:
@@ -84,13 +123,3 @@ def broadcast(conference_id: int, message: dict[str, Any]) -> None:
     except Exception:
         # The event is in the log: clients catch up from it on their next sync.
         log.exception("broadcast of conference %s event failed", conference_id)
-
-
-def broadcast_presence(conference_id: int, presence: dict[str, Any]) -> None:
-    """Presence is ephemeral (no sequence number): who is connected right now."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    async_to_sync(layer.group_send)(
-        group_name(conference_id), {"type": "conference.presence", "presence": presence}
-    )

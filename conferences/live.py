@@ -187,6 +187,16 @@ def _record(model: type[LiveRecord], args: dict[str, Any], access: ConferenceAcc
     return record
 
 
+def _agency(actor: Any, access: ConferenceAccess) -> Agency | None:
+    """The writer's agency, from their (cached) memberships: no query per operation."""
+    from permissions.policy import _memberships
+
+    for m in _memberships(actor):
+        if m.agency_id == access.agency_id:
+            return m.agency
+    return Agency.objects.filter(pk=access.agency_id or 0).first()
+
+
 # --- operations ----------------------------------------------------------------------------
 
 KIND_MODEL: dict[str, type[LiveRecord]] = {"note": Note, "decision": Decision}
@@ -207,7 +217,7 @@ def _text_add(kind: str) -> Callable[..., dict[str, Any]]:
             tier=tier,
             text=text,
             author=actor,
-            agency_id=access.agency_id,
+            agency=_agency(actor, access),
             created_at=now,
             updated_at=now,
             updated_by=actor,
@@ -342,7 +352,7 @@ def _action_add(actor: Any, access: ConferenceAccess, conference: Conference, ar
         owner_agency=owner_agency,
         due_on=due_on,
         author=actor,
-        agency_id=access.agency_id,
+        agency=_agency(actor, access),
         created_at=now,
         updated_at=now,
         updated_by=actor,
