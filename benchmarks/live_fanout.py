@@ -334,10 +334,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--only", choices=["30", "20x10"], help="run one scenario (default: both)")
     args = parser.parse_args()
     call_command("migrate", verbosity=0, interactive=False)
     run_id = uuid.uuid4().hex[:6]
     scenarios = [("1 conference x 30 participants", 1, 30), ("20 conferences x 10", 20, 10)]
+    if args.only:
+        scenarios = [scenarios[0] if args.only == "30" else scenarios[1]]
     data = {
         label: make_data(n, size, f"{run_id}{i}") for i, (label, n, size) in enumerate(scenarios)
     }

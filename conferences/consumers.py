@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
@@ -29,6 +32,23 @@ log = logging.getLogger(__name__)
 MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
 GAP_WAIT = 0.3  # seconds to wait for an out-of-order event before reading it from the log
 REFRESH_ACCESS = 15.0  # seconds between re-reads of the reader's tiers while idle
+
+
+def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` with the database connection of the consumers' thread kept open between
+    operations (a new PostgreSQL connection per operation costs more than the operation);
+    a connection that had errors is health-checked and replaced, as Django does."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and conn.errors_occurred:
+                if conn.is_usable():
+                    conn.errors_occurred = False
+                else:
+                    conn.close()
+        return fn(*args, **kwargs)
+
+    return sync_to_async(wrapped, thread_sensitive=True)
 
 
 def language_from_scope(scope: dict[str, Any]) -> str:
@@ -212,7 +232,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         op_id = content.get("id")
         op_id = op_id if isinstance(op_id, str) else None
         try:
-            result, outbox = await database_sync_to_async(self._apply)(content)
+            result, outbox = await _keep_connection(self._apply)(content)
         except live.OpError as exc:
             await self._error(op_id, exc.code, exc.message)
         except live.OpConflict as exc:
@@ -347,7 +367,7 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         """Re-read the reader's tiers now and then: a share revoked mid-meeting applies."""
         while True:
             await asyncio.sleep(REFRESH_ACCESS)
-            access = await database_sync_to_async(self._load_access)()
+            access = await _keep_connection(refresh_access)(self.access)
             if access is None:
                 await self.close(code=4404)
                 return
