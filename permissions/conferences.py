@@ -187,35 +187,42 @@ def conference_access(user: Any, conference: Conference) -> ConferenceAccess | N
 
 
 def refresh_access(access: ConferenceAccess) -> ConferenceAccess | None:
-    """Re-check a live participant's access before each operation, cheaply (three queries):
-    the conference's state, the reader's invitation and acknowledgement, and their active
-    shares of its cases. Same rules as `conference_access` (tier = share tier capped by
-    role; contribute = the share allows it and the role writes); a person-level guardian
-    right only matters for export, which no live operation does."""
-    from conferences.models import Conference, ConferenceCase, Invitation, Participant
+    """Re-check a live participant's access before each operation, in two queries: the
+    conference's state with the reader's invitation and acknowledgement, and their active
+    shares of its cases. Same rules as `conference_access` (tier = share tier capped by role;
+    contribute = the share allows it and the role writes); a person-level guardian right
+    only matters for export, which no live operation does."""
+    from conferences.models import Conference, Invitation, Participant
 
     user = access.user
-    conference = Conference.objects.filter(pk=access.conference.pk).first()
-    if conference is None or not getattr(user, "is_active", False):
+    if not getattr(user, "is_active", False):
         return None
     memberships = _memberships(user)
     caps = agency_caps(user)
     role_by_agency = {m.agency_id: m.role for m in memberships}
-    still_invited = Invitation.objects.filter(
-        Q(user=user) | Q(user__isnull=True, agency_id__in=list(caps)), conference=conference
-    ).exists()
+    invited = Invitation.objects.filter(
+        Q(user=user) | Q(user__isnull=True, agency_id__in=list(caps)), conference=OuterRef("pk")
+    )
+    acknowledged = Participant.objects.filter(
+        conference=OuterRef("pk"), user=user, acknowledged_at__isnull=False
+    )
+    conference = (
+        Conference.objects.filter(pk=access.conference.pk)
+        .annotate(_invited=Exists(invited), _acknowledged=Exists(acknowledged))
+        .first()
+    )
+    if conference is None:
+        return None
     access.conference = conference
     access.is_chair = conference.chair_id == user.pk
     access.is_minute_taker = conference.minute_taker_id == user.pk
-    access.is_invited = still_invited
-    case_ids = list(
-        ConferenceCase.objects.filter(conference=conference).values_list("case_id", flat=True)
-    )
-    tiers = dict.fromkeys(case_ids, 0)
-    contributes = dict.fromkeys(case_ids, False)
+    access.is_invited = conference._invited  # type: ignore[attr-defined]
+    access.acknowledged = conference._acknowledged  # type: ignore[attr-defined]
+    tiers = dict.fromkeys(access.tiers, 0)  # the agenda's cases do not change while live
+    contributes = dict.fromkeys(access.tiers, False)
     coordinates = False
     for case_id, agency_id, tier, may_contribute, coord in Share.objects.filter(
-        Share.active_q(), case_id__in=case_ids, agency_id__in=list(caps)
+        Share.active_q(), case_id__in=list(tiers), agency_id__in=list(caps)
     ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates"):
         role = role_by_agency[agency_id]
         tiers[case_id] = max(tiers[case_id], min(tier, caps[agency_id]))
@@ -228,10 +235,6 @@ def refresh_access(access: ConferenceAccess) -> ConferenceAccess | None:
     access.is_manager = coordinates or conference.created_by_id == user.pk
     if not (access.is_invited or access.is_chair or access.is_minute_taker or access.is_manager):
         return None
-    acknowledged = Participant.objects.filter(
-        conference=conference, user=user, acknowledged_at__isnull=False
-    ).exists()
-    access.acknowledged = acknowledged
     return access
 
 
