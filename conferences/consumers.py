@@ -30,7 +30,10 @@ from permissions.conferences import ConferenceAccess, conference_access, refresh
 log = logging.getLogger(__name__)
 
 MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
-GAP_WAIT = 0.3  # seconds to wait for an out-of-order event before reading it from the log
+# Seconds to wait for an event that arrives out of order before reading it from the log. Two
+# operations committed one after the other may be broadcast in the other order; the missing
+# one normally arrives within milliseconds, so the log is read only when it was really lost.
+GAP_WAIT = 1.0
 REFRESH_ACCESS = 15.0  # seconds between re-reads of the reader's tiers while idle
 
 
@@ -352,7 +355,10 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         if upto < first_missing:
             await self._drain()
             return
-        messages = await database_sync_to_async(self._read_log)(first_missing, upto)
+        # Not in the operations' thread: a burst of gap reads must not hold up operations.
+        messages = await database_sync_to_async(self._read_log, thread_sensitive=False)(
+            first_missing, upto
+        )
         for m in messages:
             self.buffer.setdefault(m["seq"], m)
         await self._drain()
