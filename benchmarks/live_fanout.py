@@ -303,7 +303,15 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
     readers = [asyncio.create_task(p.reader()) for p in everyone]
     until = time.perf_counter() + seconds
     await asyncio.gather(*(p.sender(until) for p in everyone))
-    await asyncio.sleep(3)  # let the last events arrive
+    # Let everything in flight arrive: "lost" then means never delivered, not merely late.
+    deadline = time.perf_counter() + 90
+    last = -1
+    while time.perf_counter() < deadline:
+        total = sum(len(v) for v in stats.received.values())
+        if total == last:
+            break
+        last = total
+        await asyncio.sleep(3)
     for p in everyone:
         await p.ws.close()
     for t in readers:
