@@ -327,11 +327,14 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
 
     async def conference_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
-        if self.cursor is not None and seq <= self.cursor:
+        if self.cursor is None:
+            # Not synced yet: this event is committed, so the catch-up from the log that
+            # `hello` triggers will include it (handlers run one at a time, never during it).
+            return
+        if seq <= self.cursor:
             return  # already sent (replay, or a duplicate delivery)
         self.buffer[seq] = message
-        if self.cursor is not None:
-            await self._drain()
+        await self._drain()
 
     async def _drain(self) -> None:
         while self.cursor is not None and self.cursor + 1 in self.buffer:

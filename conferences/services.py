@@ -472,6 +472,10 @@ def apologies_record(
         raise ValidationError(_("Only the chair records apologies for someone else."))
     if access.conference.state != Conference.State.SCHEDULED:
         raise ValidationError(_("Apologies are sent before the meeting."))
+    from conferences.live import meeting_people
+
+    if user.pk not in meeting_people(access.conference)[0]:
+        raise ValidationError(_("This person is not invited to the meeting."))
     agency_id = access.agency_id if user.pk == actor.pk else None
     p, _created = Participant.objects.get_or_create(
         conference=access.conference, user=user, defaults={"agency_id": agency_id}
