@@ -71,22 +71,37 @@ def _transactional_on_postgres(item: pytest.Item) -> bool:
     return transactional and connection.vendor == "postgresql"
 
 
+def drop_truncate_trigger() -> None:
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute(f"DROP TRIGGER IF EXISTS {_TRUNCATE_TRIGGER} ON permissions_auditevent")
+
+
+def create_truncate_trigger() -> None:
+    from django.db import connection
+
+    with connection.cursor() as c:
+        c.execute(f"DROP TRIGGER IF EXISTS {_TRUNCATE_TRIGGER} ON permissions_auditevent")
+        c.execute(
+            f"CREATE TRIGGER {_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON permissions_auditevent "
+            "FOR EACH STATEMENT EXECUTE FUNCTION otagai_refuse_change()"
+        )
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None):  # type: ignore[no-untyped-def]
-    from django.db import connection
     from pytest_django.plugin import blocking_manager_key
 
     active = _transactional_on_postgres(item)
+    blocker = item.config.stash[blocking_manager_key]
     if active:
-        with item.config.stash[blocking_manager_key].unblock(), connection.cursor() as c:
-            c.execute(f"DROP TRIGGER IF EXISTS {_TRUNCATE_TRIGGER} ON permissions_auditevent")
+        with blocker.unblock():
+            drop_truncate_trigger()
     try:
         return (yield)
     finally:
         # After the last test the session's test database is already gone.
         if active and nextitem is not None:
-            with item.config.stash[blocking_manager_key].unblock(), connection.cursor() as c:
-                c.execute(
-                    f"CREATE TRIGGER {_TRUNCATE_TRIGGER} BEFORE TRUNCATE ON permissions_auditevent "
-                    "FOR EACH STATEMENT EXECUTE FUNCTION otagai_refuse_change()"
-                )
+            with blocker.unblock():
+                create_truncate_trigger()

@@ -10,7 +10,12 @@ from django.utils import timezone
 
 from conferences import services
 from permissions.conferences import conference_access
-from tests.conferences.conftest import acknowledge, schedule
+from tests.conferences.conftest import (
+    acknowledge,
+    create_truncate_trigger,
+    drop_truncate_trigger,
+    schedule,
+)
 from tests.conftest import make_cast
 from tests.e2e.conftest import (
     assert_fits_phone,
@@ -21,6 +26,33 @@ from tests.e2e.conftest import (
 from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _audit_trigger_restored(django_db_blocker):  # type: ignore[no-untyped-def]
+    """Module end, after the last flush: the audit table refuses TRUNCATE again."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock():
+            create_truncate_trigger()
+
+
+@pytest.fixture(autouse=True)
+def _audit_flushable(otagai_server):  # type: ignore[no-untyped-def]
+    """These tests write audit rows (scheduling), and a transactional test ends with a flush
+    that the audit table's TRUNCATE trigger refuses on PostgreSQL: lift it for that flush
+    only (the row-level append-only trigger stays)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        yield
+        return
+    create_truncate_trigger()
+    yield
+    drop_truncate_trigger()
+
 
 SENSITIVE = "要配慮ブラウザ：精神科の受診歴について"
 SUPPORT = "支援ブラウザ：来週ケアマネが訪問する"
