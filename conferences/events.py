@@ -8,6 +8,7 @@ that this filter needs no database access.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 
 
 _local = threading.local()
+_pending: set[asyncio.Task] = set()  # keep scheduled broadcasts referenced until done
 
 
 @contextlib.contextmanager
@@ -119,7 +121,14 @@ def broadcast(conference_id: int, message: dict[str, Any]) -> None:
     if layer is None:
         return
     try:
-        async_to_sync(layer.group_send)(group_name(conference_id), message)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(layer.group_send)(group_name(conference_id), message)
+        else:  # called from async code (or a thread running a loop): schedule, don't block
+            task = loop.create_task(layer.group_send(group_name(conference_id), message))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
     except Exception:
         # The event is in the log: clients catch up from it on their next sync.
         log.exception("broadcast of conference %s event failed", conference_id)

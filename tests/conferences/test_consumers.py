@@ -362,3 +362,47 @@ async def test_closed_conference_refuses_edits(live, cast):
     err = await coord.until("error")
     assert err["code"] == "closed"
     await coord.close()
+
+
+async def test_chair_sets_current_item_and_reorders_others_may_not(live, cast):
+    coord = await joined(live, cast.coordinator)
+    prof = await joined(live, cast.professional)
+    items = await database_sync_to_async(lambda: list(live.agenda.values_list("pk", flat=True)))()
+    await prof.op("agenda.current", item=items[2])
+    assert (await prof.until("error"))["code"] == "forbidden"
+    await coord.op("agenda.current", item=items[2])
+    await coord.until("ack")
+    event = await prof.until("event", event="agenda.current")
+    assert event["item"] == items[2]
+    new_order = [items[-1], *items[:-1]]
+    await coord.op("agenda.reorder", order=new_order)
+    await coord.until("ack")
+    assert (await prof.until("event", event="agenda.order"))["order"] == new_order
+    await coord.op("agenda.reorder", order=items[:2])
+    assert (await coord.until("error"))["code"] == "invalid"
+    for c in (coord, prof):
+        await c.close()
+
+
+async def test_raising_then_lowering_a_tier(live, cast):
+    coord = await joined(live, cast.coordinator)
+    prof = await joined(live, cast.professional)
+    item = await first_item(live)
+    await prof.op("note.add", item=item, text="段階メモ", tier=2)
+    note_id = (await prof.until("ack"))["result"]["note"]["id"]
+    await coord.op("note.edit", note=note_id, text="段階メモ（要配慮）", tier=3, base_version=1)
+    await coord.until("ack")
+    removed = await prof.until("event", event="note.deleted")
+    assert removed["note"] == {"id": note_id}
+    await coord.op("note.edit", note=note_id, text="段階メモ（支援に戻す）", tier=2, base_version=2)
+    await coord.until("ack")
+    back = await prof.until("event", event="note.updated")
+    assert back["note"]["text"] == "段階メモ（支援に戻す）"
+    assert "段階メモ（要配慮）" not in "".join(prof.raw)
+    # The professional cannot edit a note above their tier: it does not exist for them.
+    await coord.op("note.edit", note=note_id, text="再び要配慮", tier=3, base_version=3)
+    await coord.until("ack")
+    await prof.op("note.edit", note=note_id, text="x", base_version=4)
+    assert (await prof.until("error"))["code"] == "not_found"
+    for c in (coord, prof):
+        await c.close()

@@ -170,3 +170,40 @@ def test_conference_pages_fit_a_phone(otagai_server, browser):
         assert_fits_phone(page)
         assert_no_serious_axe_violations(page, path)
     ctx.close()
+
+
+def test_preparation_and_feedback_pages_fit_a_phone(otagai_server, browser):
+    from conferences.models import PrepAsk
+    from permissions.models import Tier
+
+    cast, conference = _live_conference()
+    acknowledge(conference, cast.professional)
+    ask = PrepAsk.objects.create(
+        sheet=conference.items.get().prep,
+        agency=cast.professional_agency,
+        question="最近の訪問で気づいたことは？",
+        asked_by=cast.coordinator,
+        tier=Tier.SUPPORT,
+    )
+    ctx = new_context(browser, phone=True)
+    page = ctx.new_page()
+    login(page, otagai_server, "professional", PASSWORD)
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/asks/{ask.pk}/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "ask answer")
+    page.fill("#id_answer", "玄関先で会話できた")
+    page.click("main form button[type=submit]")
+    assert "玄関先で会話できた" in page.content()
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/feedback/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "feedback form")
+    page.check("input[name=useful][value=yes]")
+    page.check("input[name=role_clear][value=partly]")
+    page.click("main form button[type=submit]")
+    assert page.url.endswith(f"/conferences/{conference.pk}/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "closed conference detail")
+    ctx.close()
