@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from casework.models import Case
 from casework.views import form_errors_from
 from conferences import selectors, services
 from conferences.forms import (
@@ -25,9 +26,10 @@ from conferences.forms import (
     ScheduleForm,
 )
 from conferences.models import Conference, ConferenceCase, Feedback, Invitation, PrepAsk
+from permissions.audit import audit_record
 from permissions.conference_access import access_conference
-from permissions.conferences import may_schedule, schedulable_cases
-from permissions.models import Agency, Tier
+from permissions.conferences import ConferenceAccess, may_schedule, schedulable_cases
+from permissions.models import Agency, AuditEvent, Tier
 
 
 @login_required
@@ -91,6 +93,8 @@ def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_conference(request.user, pk, "view")
     conference = access.conference
     links = selectors.conference_cases(access) if access.acknowledged else []
+    if links:
+        _audit_case_views(request, access)
     prep = [
         {
             "link": link,
@@ -134,11 +138,25 @@ def conference_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("conferences:conference-live", pk)
 
 
+def _audit_case_views(request: HttpRequest, access: ConferenceAccess) -> None:
+    """Reading a conference page is reading its cases: one audit row per case shown."""
+    for case in Case.objects.filter(pk__in=access.readable_case_ids):
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.CASE_VIEW,
+            case=case,
+            tier=access.tier_for(case.pk),
+            request=request,
+            reason=f"conference {access.conference.pk}",
+        )
+
+
 @login_required
 def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_conference(request.user, pk, "join")
     if not access.acknowledged:
         return redirect("conferences:conference-detail", pk)
+    _audit_case_views(request, access)
     snap = selectors.snapshot(access)
     people, agencies = selectors.meeting_people(access.conference)
     agenda = selectors.agenda_for(access)

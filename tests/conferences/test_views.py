@@ -212,3 +212,14 @@ def test_feedback_after_closing(cast, live_conference):
     )
     assert "次回は早めに" in results and "鈴木" in results
     assert cast.client_for("outsider").get(url).status_code == 404
+
+
+def test_reading_the_live_page_is_audited_per_case(cast, live_conference):
+    from permissions.models import AuditEvent
+
+    cast.client_for("resident").get(
+        reverse("conferences:conference-live", args=[live_conference.pk])
+    )
+    row = AuditEvent.objects.filter(actor=cast.resident, action="case_view").get()
+    assert row.case == cast.case and row.tier == Tier.WATCH
+    assert row.reason == f"conference {live_conference.pk}"
