@@ -34,7 +34,7 @@ MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
 # operations committed one after the other may be broadcast in the other order; the missing
 # one normally arrives within milliseconds, so the log is read only when it was really lost.
 GAP_WAIT = 1.0
-REFRESH_ACCESS = 15.0  # seconds between re-reads of the reader's tiers while idle
+REFRESH_ACCESS = 10.0  # seconds between re-reads of the reader's tiers and of the log's end
 
 
 def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -373,14 +373,28 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
         return [message_for(e) for e in rows]
 
     async def _refresh_loop(self) -> None:
-        """Re-read the reader's tiers now and then: a share revoked mid-meeting applies."""
+        """Now and then: re-read the reader's tiers (a share revoked mid-meeting applies), and
+        catch up with the log — an event the channel layer dropped (a full channel) with no
+        later event to reveal the gap would otherwise wait for the next one."""
         while True:
             await asyncio.sleep(REFRESH_ACCESS)
-            access = await _keep_connection(refresh_access)(self.access)
+            access, messages = await database_sync_to_async(self._refresh, thread_sensitive=False)(
+                self.cursor
+            )
             if access is None:
                 await self.close(code=4404)
                 return
             self.access = access
+            for m in messages:
+                self.buffer.setdefault(m["seq"], m)
+            await self._drain()
+
+    def _refresh(self, cursor: int | None) -> tuple[ConferenceAccess | None, list[dict[str, Any]]]:
+        access = refresh_access(self.access)
+        if access is None or cursor is None:
+            return access, []
+        newest = selectors.last_seq(self.conference_id)
+        return access, self._read_log(cursor + 1, newest) if newest > cursor else []
 
     async def conference_presence(self, message: dict[str, Any]) -> None:
         await self._send({"type": "presence", **message["presence"]})

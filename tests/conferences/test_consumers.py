@@ -406,3 +406,54 @@ async def test_raising_then_lowering_a_tier(live, cast):
     assert (await prof.until("error"))["code"] == "not_found"
     for c in (coord, prof):
         await c.close()
+
+
+def _apply_without_broadcast(conference, user, op_id: str, text: str) -> dict:  # type: ignore[no-untyped-def]
+    """An operation committed whose broadcast the channel layer 'dropped'."""
+    from conferences import events, live
+    from permissions.conferences import conference_access
+
+    item = conference.agenda.filter(case__isnull=False).first()
+    with events.collect() as outbox:
+        live.live_apply(
+            actor=user,
+            access=conference_access(user, conference),
+            client_op_id=op_id,
+            op="note.add",
+            args={"item": item.pk, "text": text, "tier": 2},
+        )
+    return dict(outbox[0][1])
+
+
+async def test_a_dropped_event_is_read_from_the_log(live, cast, monkeypatch):
+    from channels.layers import get_channel_layer
+
+    from conferences import consumers
+    from conferences.events import group_name
+
+    monkeypatch.setattr(consumers, "GAP_WAIT", 0.1)
+    prof = await joined(live, cast.professional)
+    await database_sync_to_async(_apply_without_broadcast)(
+        live, cast.coordinator, "drop-1", "落ちた"
+    )
+    # The next event arrives: the consumer sees the gap and reads the missing one.
+    message = await database_sync_to_async(_apply_without_broadcast)(
+        live, cast.coordinator, "drop-2", "次の"
+    )
+    await get_channel_layer().group_send(group_name(live.pk), message)
+    first = await prof.until("event")
+    second = await prof.until("event")
+    assert [first["note"]["text"], second["note"]["text"]] == ["落ちた", "次の"]
+    assert second["seq"] == first["seq"] + 1
+    await prof.close()
+
+
+async def test_a_dropped_last_event_arrives_with_the_periodic_check(live, cast, monkeypatch):
+    from conferences import consumers
+
+    monkeypatch.setattr(consumers, "REFRESH_ACCESS", 0.2)
+    prof = await joined(live, cast.professional)
+    await database_sync_to_async(_apply_without_broadcast)(live, cast.coordinator, "tail-1", "最後")
+    frame = await prof.until("event")
+    assert frame["note"]["text"] == "最後"
+    await prof.close()
