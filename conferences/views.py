@@ -160,6 +160,7 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
     snap = selectors.snapshot(access)
     people, agencies = selectors.meeting_people(access.conference)
     agenda = selectors.agenda_for(access)
+    max_tier = max(access.tiers.values(), default=Tier.WATCH) or Tier.WATCH
     return render(
         request,
         "conferences/conference_live.html",
@@ -172,6 +173,9 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "writable_items": [i for i in agenda if access.may_write(i.case_id)],
             "tiers_json": json.dumps({str(k): v for k, v in access.tiers.items()}),
             "tier_choices": Tier.choices,
+            # A writer chooses among the tiers they read; support is the default.
+            "write_tiers": [(v, label) for v, label in Tier.choices if v <= max_tier],
+            "default_tier": min(Tier.SUPPORT, max_tier),
             "people": people,
             "agencies": agencies,
             "ws_path": f"/ws/conferences/{access.conference.pk}/",

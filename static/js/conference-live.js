@@ -138,7 +138,8 @@
     area.rows = 3;
     var tier = document.createElement("select");
     tier.setAttribute("aria-label", $("compose-tier") ? $("compose-tier").labels[0].textContent : "tier");
-    [1, 2, 3].forEach(function (v) {
+    var maxTier = parseInt(root.dataset.maxTier || "3", 10);
+    [1, 2, 3].filter(function (v) { return v <= maxTier; }).forEach(function (v) {
       var o = document.createElement("option");
       o.value = v; o.textContent = tierLabel(v);
       if (String(v) === li.dataset.tier) o.selected = true;
