@@ -223,3 +223,35 @@ def test_reading_the_live_page_is_audited_per_case(cast, live_conference):
     row = AuditEvent.objects.filter(actor=cast.resident, action="case_view").get()
     assert row.case == cast.case and row.tier == Tier.WATCH
     assert row.reason == f"conference {live_conference.pk}"
+
+
+def test_move_to_multilayer_from_the_conference_page(cast):
+    from django.utils import timezone
+
+    from permissions.models import Share
+    from permissions.services import consent_record
+
+    conference = schedule(cast)
+    client = cast.client_for("coordinator")
+    client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
+    )
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    assert "record the person" in client.get(detail).content.decode()
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, cast.residents_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    assert "重層的支援会議" in client.get(detail).content.decode()
+    link = conference.items.get()
+    move = reverse("conferences:move-to-multilayer", args=[conference.pk, link.pk])
+    assert cast.client_for("professional").post(move).status_code == 403
+    response = client.post(move)
+    assert response.status_code == 302 and "kind=multilayer" in response["Location"]
+    assert Share.objects.get(case=cast.case, agency=cast.professional_agency).basis == "consent"
+    form = client.get(response["Location"]).content.decode()
+    assert 'value="multilayer" selected' in form
