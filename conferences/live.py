@@ -427,6 +427,15 @@ def _state(target: str) -> Callable[..., dict[str, Any]]:
         if target == Conference.State.LIVE:
             if conference.state != Conference.State.SCHEDULED:
                 raise OpError("invalid", _("The meeting has already started."))
+            from conferences.services import consent_problems
+
+            missing = consent_problems(conference)
+            if missing:
+                raise OpError(
+                    "consent",
+                    _("The person's consent is no longer valid for: %(cases)s.")
+                    % {"cases": "、".join(missing)},
+                )
             conference.state, conference.started_at = target, timezone.now()
             first = conference.current_item or conference.agenda.first()
             conference.current_item = first

@@ -488,10 +488,27 @@ def apologies_record(
     return p
 
 
+def consent_problems(conference: Conference) -> list[str]:
+    """重層的支援会議 never runs without consent: the cases whose consent is no longer valid."""
+    if conference.kind != Conference.Kind.MULTILAYER:
+        return []
+    return [
+        link.case.label
+        for link in conference.items.select_related("case", "consent")
+        if link.consent is None or link.consent.state() != "valid"
+    ]
+
+
 @transaction.atomic
 def conference_start(*, actor: Any, access: ConferenceAccess) -> Conference:
     if not access.is_chair:
         raise ValidationError(_("Only the chair starts the meeting."))
+    missing = consent_problems(access.conference)
+    if missing:
+        raise ValidationError(
+            _("The person's consent is no longer valid for: %(cases)s. Record it again first.")
+            % {"cases": "、".join(missing)}
+        )
     conference = events.lock_conference(access.conference.pk)
     if conference.state != Conference.State.SCHEDULED:
         return conference

@@ -287,7 +287,11 @@ def apologies(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def conference_start(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_conference(request.user, pk, "chair")
-    services.conference_start(actor=request.user, access=access)
+    try:
+        services.conference_start(actor=request.user, access=access)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("conferences:conference-detail", pk)
     return redirect("conferences:conference-live", pk)
 
 

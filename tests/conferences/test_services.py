@@ -270,3 +270,27 @@ def test_invitees_see_upcoming_conferences(cast):
     assert list(upcoming_for(cast.professional)) == [conference]
     assert list(upcoming_for(cast.resident)) == [conference]
     assert list(upcoming_for(cast.outsider)) == []
+
+
+def test_multilayer_meeting_does_not_start_once_consent_is_withdrawn(cast):
+    from permissions.services import consent_withdraw
+
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    conference = schedule(
+        cast, kind=Conference.Kind.MULTILAYER, agencies=[cast.council, cast.professional_agency]
+    )
+    consent_withdraw(actor=cast.coordinator, consent=consent)
+    with pytest.raises(ValidationError) as exc:
+        services.conference_start(
+            actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+        )
+    assert "山﨑さん世帯" in str(exc.value)
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.SCHEDULED
