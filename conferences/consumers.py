@@ -344,7 +344,8 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
                 self.access.conference.state = message["data"]["state"]
             if self.access.reads(message["case"], message["tier"], message["below"]):
                 # The frame is encoded once by the sender, not once per reader.
-                await self.send(text_data=message.get("text") or encode(frame_for(message)))
+                text = message.get("text") or encode(frame_for(message, self.access.reads))
+                await self.send(text_data=text)
         if self.buffer and (self.gap_task is None or self.gap_task.done()):
             # An event is missing (delivered out of order, or dropped): read it from the log.
             self.gap_task = asyncio.create_task(self._fill_gap())

@@ -105,15 +105,31 @@ def message_for(event: ConferenceEvent, *, with_text: bool = False) -> dict[str,
         "below": event.below_tier,
         "data": event.payload,
     }
-    if with_text:
+    if with_text and event.type not in PER_READER_EVENTS:
         # The frame, encoded once; each consumer still decides whether its reader gets it.
         message["text"] = encode(frame_for(message))
     return message
 
 
-def frame_for(message: dict[str, Any]) -> dict[str, Any]:
-    """What a reader receives: never the tier bookkeeping, only the event itself."""
-    return {"type": "event", "seq": message["seq"], "event": message["event"], **message["data"]}
+def frame_for(message: dict[str, Any], reads: Any = None) -> dict[str, Any]:
+    """What a reader receives: never the tier bookkeeping, only the event itself.
+
+    A new agenda order names items of every case; a reader gets only the items of cases they
+    can see (`reads(case_id, tier)`); without `reads`, the frame for every reader is the same
+    and may be encoded once."""
+    data = message["data"]
+    if message["event"] == "agenda.order":
+        cases = data.get("cases", {})
+        visible = [
+            pk
+            for pk in data["order"]
+            if cases.get(str(pk)) is None or (reads is not None and reads(cases[str(pk)], 1))
+        ]
+        data = {"order": visible}
+    return {"type": "event", "seq": message["seq"], "event": message["event"], **data}
+
+
+PER_READER_EVENTS = {"agenda.order"}
 
 
 def broadcast(conference_id: int, message: dict[str, Any]) -> None:

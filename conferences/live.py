@@ -401,7 +401,9 @@ def _agenda_reorder(
     for position, pk in enumerate(order):
         if items[pk].order != position:
             AgendaItem.objects.filter(pk=pk).update(order=position)
-    events.record(conference, "agenda.order", {"order": order}, case_id=None)
+    # Each reader gets the order of the items they can see (see events.frame_for).
+    cases = {str(pk): items[pk].case_id for pk in order}
+    events.record(conference, "agenda.order", {"order": order, "cases": cases}, case_id=None)
     return {"order": order}
 
 

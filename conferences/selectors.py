@@ -194,7 +194,7 @@ def replay_frames(
         kind, _dot, verb = e.type.partition(".")
         if kind in RECORD_TYPES and verb != "deleted" and (kind, e.payload[kind]["id"]) not in ok:
             continue
-        frames.append(frame_for(message_for(e)))
+        frames.append(frame_for(message_for(e), access.reads))
     return frames
 
 

@@ -457,3 +457,59 @@ async def test_a_dropped_last_event_arrives_with_the_periodic_check(live, cast, 
     frame = await prof.until("event")
     assert frame["note"]["text"] == "最後"
     await prof.close()
+
+
+def _two_case_conference(cast):  # type: ignore[no-untyped-def]
+    """A live conference with a second case the professional's agency has no share of."""
+    from conferences import services
+    from permissions.conferences import conference_access
+    from permissions.models import Share, Tier
+    from tests.conferences.conftest import acknowledge
+    from tests.factories import CaseFactory, ShareFactory
+
+    other = CaseFactory(label="非公開の世帯", lead_coordinator=cast.coordinator)
+    ShareFactory(
+        case=other,
+        agency=cast.council,
+        tier=Tier.SENSITIVE,
+        coordinates=True,
+        basis=Share.Basis.INTAKE,
+    )
+    conference = schedule(
+        cast,
+        cases=[services.CaseOnAgenda(cast.case), services.CaseOnAgenda(other)],
+        agencies=[cast.council, cast.professional_agency],
+    )
+    Share.objects.filter(case=other, agency=cast.professional_agency).delete()
+    acknowledge(conference, cast.coordinator, cast.professional)
+    services.conference_start(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    return conference, other
+
+
+async def test_a_case_without_a_share_stays_invisible_in_agenda_and_notes(cast):
+    conference, other = await database_sync_to_async(_two_case_conference)(cast)
+    coord = await joined(conference, cast.coordinator)
+    prof = await joined(conference, cast.professional)
+    hidden_items, all_items = await database_sync_to_async(
+        lambda: (
+            list(conference.agenda.filter(case=other).values_list("pk", flat=True)),
+            list(conference.agenda.values_list("pk", flat=True)),
+        )
+    )()
+    await coord.op("note.add", item=hidden_items[0], text="見えない世帯のメモ", tier=1)
+    await coord.until("ack")
+    new_order = list(reversed(all_items))
+    await coord.op("agenda.reorder", order=new_order)
+    await coord.until("ack")
+    frame = await prof.until("event", event="agenda.order")
+    assert not set(frame["order"]) & set(hidden_items)
+    assert frame["order"] == [pk for pk in new_order if pk not in hidden_items]
+    assert (await coord.until("event", event="agenda.order"))["order"] == new_order
+    raw = "".join(prof.raw)
+    assert "非公開の世帯" not in raw and "見えない世帯のメモ" not in raw
+    await prof.op("note.add", item=hidden_items[0], text="x", tier=1)
+    assert (await prof.until("error"))["code"] == "not_found"
+    for c in (coord, prof):
+        await c.close()
