@@ -48,6 +48,17 @@ def make_live(cast) -> Conference:  # type: ignore[no-untyped-def]
     return conference
 
 
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():  # type: ignore[no-untyped-def]
+    """A channel layer per test: channels-redis binds its locks and pools to the event loop
+    that first used them, and every async test has its own loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 @pytest.fixture
 def conference(cast) -> Conference:
     return make_live(cast)
