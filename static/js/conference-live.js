@@ -194,7 +194,10 @@
     });
     ["compose-item", "action-item"].forEach(function (id) {
       var sel = $(id);
-      if (sel && sel.querySelector('option[value="' + item + '"]')) sel.value = String(item);
+      if (sel && sel.querySelector('option[value="' + item + '"]')) {
+        sel.value = String(item);
+        sel.dispatchEvent(new Event("change"));
+      }
     });
   }
 
@@ -418,6 +421,20 @@
       sendOp("agenda.reorder", { order: ids });
     });
   }
+
+  // Other business is not about one case: it is read by everyone, at the watch tier.
+  [["compose-item", "compose-tier"], ["action-item", "action-tier"]].forEach(function (pair) {
+    var item = $(pair[0]), tier = $(pair[1]);
+    if (!item || !tier) return;
+    function sync() {
+      var opt = item.options[item.selectedIndex];
+      var general = opt && !opt.dataset.case;
+      Array.prototype.forEach.call(tier.options, function (o) { o.disabled = general && o.value !== "1"; });
+      if (general) tier.value = "1";
+    }
+    item.addEventListener("change", sync);
+    sync();
+  });
 
   saveOutbox();
   connect();
