@@ -1,1 +1,464 @@
-# Conferences land with the conferences issue.
+"""Case conferences: scheduling with a legal basis, preparation, agenda, attendance, and the
+live record (notes, decisions, action items) with its append-only event log.
+
+Who may see or do what is decided in `permissions.conferences`; these models hold facts only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.conf import settings
+from django.core.validators import MaxLengthValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from permissions.models import Agency, Tier
+
+MAX_TEXT = settings.OTAGAI_MAX_TEXT
+USER = settings.AUTH_USER_MODEL
+
+
+class Conference(models.Model):
+    class Kind(models.TextChoices):
+        # 支援会議: members appointed per case share without consent; secrecy duty.
+        SUPPORT_MEETING = "support_meeting", _("Support meeting (支援会議)")
+        # 重層的支援会議: rests on the person's consent; decides the support plan.
+        MULTILAYER = "multilayer", _("Multi-layered support meeting (重層的支援会議)")
+        COMMUNITY_CARE = "community_care", _("Community care meeting, individual (地域ケア会議)")
+        CHILD_COUNCIL = "child_council", _("Child protection case meeting (要対協)")
+        NEEDY = "needy", _("Support meeting for people in need (生活困窮者 支援会議)")
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        LIVE = "live", _("In progress")
+        CLOSED = "closed", _("Closed")
+        MINUTES_APPROVED = "minutes_approved", _("Minutes approved")
+
+    kind = models.CharField(_("type of meeting"), max_length=20, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    starts_at = models.DateTimeField(_("starts at"))
+    duration_minutes = models.PositiveSmallIntegerField(_("duration (minutes)"), default=60)
+    place = models.CharField(_("place"), max_length=200, blank=True)
+    online_url = models.URLField(_("online meeting link"), blank=True)
+    chair = models.ForeignKey(
+        USER, on_delete=models.PROTECT, related_name="chaired_conferences", verbose_name=_("chair")
+    )
+    minute_taker = models.ForeignKey(
+        USER,
+        on_delete=models.PROTECT,
+        related_name="minuted_conferences",
+        null=True,
+        blank=True,
+        verbose_name=_("minute-taker"),
+    )
+    state = models.CharField(
+        _("state"), max_length=20, choices=State.choices, default=State.SCHEDULED
+    )
+    confidentiality_statement = models.TextField(
+        _("confidentiality statement"), validators=[MaxLengthValidator(4000)]
+    )
+    current_item = models.ForeignKey(
+        "AgendaItem",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("current agenda item"),
+    )
+    # The last sequence number given to an event of this conference (see ConferenceEvent).
+    last_seq = models.PositiveBigIntegerField(default=0, editable=False)
+    next_date = models.DateField(_("next meeting"), null=True, blank=True)
+    # One conference per submitted form, however often the button is pressed.
+    schedule_token = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["-starts_at", "-pk"]
+        verbose_name = _("conference")
+        verbose_name_plural = _("conferences")
+        indexes = [models.Index(fields=["state", "starts_at"], name="conference_state_start")]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def legal_basis(self) -> str:
+        return str(LEGAL_BASIS[self.kind])
+
+    @property
+    def ends_at(self) -> dt.datetime:
+        return self.starts_at + dt.timedelta(minutes=self.duration_minutes)
+
+    @property
+    def is_live(self) -> bool:
+        return self.state == self.State.LIVE
+
+    @property
+    def is_open_for_edits(self) -> bool:
+        return self.state in {self.State.SCHEDULED, self.State.LIVE}
+
+
+LEGAL_BASIS: dict[str, Any] = {
+    Conference.Kind.SUPPORT_MEETING: _("Social Welfare Act art. 106-6 (no consent needed)"),
+    Conference.Kind.MULTILAYER: _("Implementation guidelines; the person's consent"),
+    Conference.Kind.COMMUNITY_CARE: _("Long-Term Care Insurance Act art. 115-48"),
+    Conference.Kind.CHILD_COUNCIL: _("Child Welfare Act arts. 25-2 and 25-5"),
+    Conference.Kind.NEEDY: _("Act on Self-Reliance Support for the Needy art. 9"),
+}
+
+DEFAULT_STATEMENT = _(
+    "What is said and shown in this meeting is confidential. I will use it only to support "
+    "the people discussed, will not pass it on outside the members of this meeting, and "
+    "will keep any notes securely. Members of a statutory support meeting carry a legal duty "
+    "of secrecy."
+)
+
+
+class ConferenceCase(models.Model):
+    """A case on the agenda of a conference."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="items")
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.PROTECT, related_name="conference_links"
+    )
+    order = models.PositiveSmallIntegerField(default=0)
+    # Cases that concern children come first so that children's agencies can leave.
+    concerns_children = models.BooleanField(_("concerns children"), default=False)
+    # 支援会議: the tier the appointed members' shares were granted at.
+    member_tier = models.PositiveSmallIntegerField(
+        _("members' tier"), choices=Tier.choices, default=Tier.SUPPORT
+    )
+    consent = models.ForeignKey(
+        "permissions.Consent",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("consent relied on"),
+    )
+
+    class Meta:
+        ordering = ["order", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "case"], name="conference_case_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.case_id}"
+
+
+class Invitation(models.Model):
+    """An invited agency (all its members may join) or an invited person (agency set too)."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="invitations")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        USER, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["agency__name", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conference", "agency"],
+                condition=Q(user__isnull=True),
+                name="invitation_unique_agency",
+            ),
+            models.UniqueConstraint(
+                fields=["conference", "user"],
+                condition=Q(user__isnull=False),
+                name="invitation_unique_user",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.agency_id}/{self.user_id}"
+
+
+class Participant(models.Model):
+    """Attendance: confidentiality acknowledged, joined, or apologies sent."""
+
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="participants"
+    )
+    user = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+", null=True)
+    acknowledged_at = models.DateTimeField(_("confidentiality acknowledged"), null=True)
+    statement_ack = models.TextField(blank=True, editable=False)  # the text acknowledged
+    joined_at = models.DateTimeField(_("joined"), null=True)
+    apologies = models.BooleanField(_("sent apologies"), default=False)
+    apology_note = models.CharField(_("note"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["agency__name", "user__last_name", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "user"], name="participant_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.user_id}"
+
+
+class Presence(models.Model):
+    """One open live connection (who is here now). Rows go with the connection."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=200, unique=True)
+    connected_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.user_id}"
+
+
+class PrepSheet(models.Model):
+    """準備シート: what the coordinator prepares for one case before the meeting."""
+
+    conference_case = models.OneToOneField(
+        ConferenceCase, on_delete=models.CASCADE, related_name="prep"
+    )
+    # Support tier as a whole: it describes the household's situation.
+    tier = models.PositiveSmallIntegerField(choices=Tier.choices, default=Tier.SUPPORT)
+    household = models.TextField(
+        _("what is known of the household"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)]
+    )
+    current_support = models.TextField(
+        _("what is being done now"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)]
+    )
+    agencies_to_involve = models.TextField(
+        _("which agencies should be involved"),
+        blank=True,
+        validators=[MaxLengthValidator(MAX_TEXT)],
+    )
+    updated_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"prep {self.conference_case_id}"
+
+
+class PrepAsk(models.Model):
+    """An ask to another department, answered by that agency before the meeting."""
+
+    sheet = models.ForeignKey(PrepSheet, on_delete=models.CASCADE, related_name="asks")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    tier = models.PositiveSmallIntegerField(_("tier"), choices=Tier.choices, default=Tier.SUPPORT)
+    question = models.TextField(_("what is asked"), validators=[MaxLengthValidator(2000)])
+    answer = models.TextField(_("answer"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)])
+    asked_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    asked_at = models.DateTimeField(default=timezone.now)
+    answered_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["asked_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"ask {self.pk}"
+
+
+class AgendaItem(models.Model):
+    class Kind(models.TextChoices):
+        SITUATION = "situation", _("Situation")
+        REVIEW = "review", _("Review of open actions")
+        DISCUSSION = "discussion", _("Discussion")
+        DECISIONS = "decisions", _("Decisions")
+        ROLES = "roles", _("Role allocation")
+        OTHER = "other", _("Other business")
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="agenda")
+    # None: other business, not about one case (readable at the watch tier only).
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    title = models.CharField(_("title"), max_length=200)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["order", "pk"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class LiveRecord(models.Model):
+    """What notes, decisions and action items share: a tier, a case, an author, a version.
+
+    `version` grows with every edit; an edit names the version it was based on, so that two
+    people editing at once never overwrite each other silently.
+    """
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
+    agenda_item = models.ForeignKey(
+        AgendaItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    case = models.ForeignKey(
+        "casework.Case", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    tier = models.PositiveSmallIntegerField(_("tier"), choices=Tier.choices, default=Tier.SUPPORT)
+    author = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, null=True, related_name="+")
+    version = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    updated_by = models.ForeignKey(USER, on_delete=models.PROTECT, null=True, related_name="+")
+    # Deleted records stay in the table (the minutes and the event log refer to them).
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at", "pk"]
+
+
+class Note(LiveRecord):
+    text = models.TextField(_("note"), validators=[MaxLengthValidator(MAX_TEXT)])
+
+    class Meta(LiveRecord.Meta):
+        verbose_name = _("note")
+        indexes = [models.Index(fields=["conference", "tier"], name="note_conference_tier")]
+
+    def __str__(self) -> str:
+        return f"note {self.pk}"
+
+
+class Decision(LiveRecord):
+    text = models.TextField(_("decision"), validators=[MaxLengthValidator(MAX_TEXT)])
+
+    class Meta(LiveRecord.Meta):
+        verbose_name = _("decision")
+
+    def __str__(self) -> str:
+        return f"decision {self.pk}"
+
+
+class ActionItem(LiveRecord):
+    """Who does what by when (役割分担). Follow-ups (status changes, history, reminders)
+    extend this model; a conference is optional so that items can come from a case page."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        IN_PROGRESS = "in_progress", _("In progress")
+        DONE = "done", _("Done")
+        CANCELLED = "cancelled", _("Cancelled")
+        NOT_DONE = "not_done", _("Not done")
+
+    conference = models.ForeignKey(  # type: ignore[assignment]
+        Conference, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    title = models.CharField(_("what"), max_length=300)
+    details = models.TextField(_("details"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)])
+    owner_user = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="action_items"
+    )
+    owner_agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, null=True, blank=True, related_name="action_items"
+    )
+    due_on = models.DateField(_("due"))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    status_reason = models.CharField(max_length=30, blank=True)
+    completion_note = models.TextField(blank=True, validators=[MaxLengthValidator(MAX_TEXT)])
+
+    class Meta(LiveRecord.Meta):
+        verbose_name = _("action item")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(owner_user__isnull=False) | Q(owner_agency__isnull=False),
+                name="action_has_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ConferenceEvent(models.Model):
+    """The per-conference log every live change is written to, in the same transaction.
+
+    `seq` is gap-free per conference. `case` and `tier` say who may receive the event; a
+    `below_tier` event (a record whose tier was raised) goes only to readers who held the old
+    tier but not the new one, and carries nothing but the record's id.
+    """
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveBigIntegerField()
+    type = models.CharField(max_length=40)
+    case = models.ForeignKey(
+        "casework.Case",
+        on_delete=models.DO_NOTHING,
+        null=True,
+        db_constraint=False,
+        related_name="+",
+    )
+    tier = models.PositiveSmallIntegerField(default=Tier.WATCH)
+    below_tier = models.PositiveSmallIntegerField(null=True)
+    payload = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["conference", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "seq"], name="event_unique_seq")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}#{self.seq} {self.type}"
+
+
+class ClientOp(models.Model):
+    """A client operation already applied: a retry with the same id returns the same ack."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
+    client_op_id = models.CharField(max_length=64)
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    seq = models.PositiveBigIntegerField(null=True)
+    result = models.JSONField(default=dict)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "client_op_id"], name="client_op_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.client_op_id}"
+
+
+class Feedback(models.Model):
+    class Answer(models.TextChoices):
+        YES = "yes", _("Yes")
+        PARTLY = "partly", _("Partly")
+        NO = "no", _("No")
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, null=True, related_name="+")
+    useful = models.CharField(_("Was the meeting useful?"), max_length=10, choices=Answer.choices)
+    role_clear = models.CharField(
+        _("Was your agency's role clear?"), max_length=10, choices=Answer.choices
+    )
+    comment = models.TextField(_("comment"), blank=True, validators=[MaxLengthValidator(2000)])
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "user"], name="feedback_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"feedback {self.conference_id}/{self.user_id}"

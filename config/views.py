@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from casework.selectors import dashboard_cases
+from conferences.selectors import upcoming_for
 from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
 
@@ -80,6 +81,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "display_name": display_name(request.user),
         "memberships": memberships_of(request.user),
         "cases": dashboard_cases(request.user),
+        "conferences": upcoming_for(request.user),
     }
     return render(request, "dashboard.html", context)
 

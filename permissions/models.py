@@ -313,6 +313,7 @@ class AuditEvent(AppendOnlyModel):
         BREAK_GLASS = "break_glass", _("Emergency access (break-glass)")
         BREAK_GLASS_REVIEW = "break_glass_review", _("Reviewed emergency access")
         REPORT_VIEW = "report_view", _("Viewed review report")
+        CONFERENCE_SCHEDULE = "conference_schedule", _("Scheduled a conference")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

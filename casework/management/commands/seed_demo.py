@@ -2,13 +2,17 @@ from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
 
 from casework.demo import DEMO_PASSWORD, USERS, seed_demo
+from casework.demo import counts as counts_now
+from conferences.demo import seed_conferences
 
 
 class Command(BaseCommand):
     help = "Create (or complete) the demo data set. Safe to run more than once."
 
     def handle(self, *args, **options) -> None:
-        counts = seed_demo()
+        seed_demo()
+        conferences = seed_conferences()
+        counts = {**counts_now(), **conferences}
         self.stdout.write(", ".join(f"{k}={v}" for k, v in counts.items()))
         self.stdout.write(_("Demo users (password for all: %s):") % DEMO_PASSWORD)
         for u in USERS:

@@ -1,0 +1,383 @@
+"""Live conference fan-out: a real server process, real WebSocket clients.
+
+Scenarios: one conference with 30 participants, and 20 conferences with 10 participants
+each; every participant sends one operation (a new note, or an edit of their last note)
+every 2 seconds. For each operation it measures the time from sending it to its event
+being received by *every other* participant of the conference, and checks that no event is
+lost or duplicated. The same is measured for a bare Channels broadcast consumer on the
+same server (no database, no permission check): the transport's floor.
+
+    DEBUG=1 SECRET_KEY=x .venv/bin/python benchmarks/live_fanout.py [--seconds 20]
+
+Uses DATABASE_URL / REDIS_URL when set (else a fresh SQLite file under var/ and the
+in-memory channel layer). The load generator runs on the same machine as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DEBUG", "1")
+if not os.environ.get("DATABASE_URL"):
+    bench_db = ROOT / "var" / "bench_fanout.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{bench_db}{suffix}").unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{bench_db}"
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def make_data(conferences: int, participants: int, run: str) -> list[tuple[int, list[str]]]:
+    """Conferences (live) and, per conference, the session cookies of its participants."""
+    import datetime as dt
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from casework.models import Case
+    from conferences import services
+    from permissions.conferences import conference_access
+    from permissions.models import Agency, Area, Membership, Share, Tier
+
+    User = get_user_model()
+    area, _ = Area.objects.get_or_create(name=f"bench-{run}")
+    council = Agency.objects.create(name=f"council-{run}", kind=Agency.Kind.COUNCIL)
+    agency = Agency.objects.create(name=f"agency-{run}", kind=Agency.Kind.PROFESSIONAL)
+    chair = User.objects.create(username=f"chair-{run}", last_name="議長")
+    Membership.objects.create(user=chair, agency=council, role=Membership.Role.COORDINATOR)
+    out = []
+    for c in range(conferences):
+        case = Case.objects.create(label=f"bench {run} {c}", life_area=area, lead_coordinator=chair)
+        Share.objects.create(
+            case=case,
+            agency=council,
+            tier=Tier.SENSITIVE,
+            basis=Share.Basis.INTAKE,
+            coordinates=True,
+            may_contribute=True,
+        )
+        Share.objects.create(
+            case=case,
+            agency=agency,
+            tier=Tier.SUPPORT,
+            basis=Share.Basis.SUPPORT_MEETING,
+            may_contribute=True,
+        )
+        people = []
+        for p in range(participants - 1):
+            user = User.objects.create(username=f"p-{run}-{c}-{p}", last_name=f"参加{p}")
+            Membership.objects.create(user=user, agency=agency, role=Membership.Role.PROFESSIONAL)
+            people.append(user)
+        conference = services.conference_schedule(
+            actor=chair,
+            token=uuid.uuid4().hex,
+            kind="support_meeting",
+            title=f"bench {c}",
+            starts_at=timezone.now() + dt.timedelta(hours=1),
+            chair=chair,
+            minute_taker=None,
+            cases=[services.CaseOnAgenda(case)],
+            agencies=[council],
+            people=people,
+            member_tier=Tier.SUPPORT,
+        )
+        everyone = [chair, *people]
+        for user in everyone:
+            services.conference_acknowledge(actor=user, access=conference_access(user, conference))
+        services.conference_start(actor=chair, access=conference_access(chair, conference))
+        out.append((conference.pk, [session_for(u) for u in everyone]))
+    return out
+
+
+def session_for(user: Any) -> str:
+    s = SessionStore()
+    s[SESSION_KEY] = str(user.pk)
+    s[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    s[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    s.create()
+    return s.session_key or ""
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+def start_server(port: int) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "OTAGAI_BENCHMARK_ROUTES": "1",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--ws",
+            "websockets-sansio",
+            "--lifespan",
+            "off",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start")
+
+
+# --- clients -----------------------------------------------------------------------------
+
+
+@dataclass
+class Stats:
+    sent: dict[str, float] = field(default_factory=dict)  # marker -> send time
+    expected: dict[str, int] = field(default_factory=dict)  # marker -> receivers expected
+    received: dict[str, list[float]] = field(default_factory=dict)  # marker -> receive times
+    duplicates: int = 0
+    errors: int = 0
+
+    def fanout_ms(self) -> list[float]:
+        out = []
+        for marker, t0 in self.sent.items():
+            got = self.received.get(marker, [])
+            if len(got) >= self.expected[marker]:
+                out.append((max(got) - t0) * 1000)
+        return out
+
+    def lost(self) -> int:
+        return sum(max(self.expected[m] - len(self.received.get(m, [])), 0) for m in self.sent)
+
+
+class Participant:
+    def __init__(self, port: int, path: str, cookie: str, stats: Stats, group: list, floor: bool):
+        self.url = f"ws://127.0.0.1:{port}{path}"
+        self.cookie = cookie
+        self.stats = stats
+        self.group = group
+        self.floor = floor
+        self.seen: set[str] = set()
+        self.note: tuple[int, int] | None = None  # (id, version) of my last note
+        self.item = 0
+        self.n = 0
+        self.ws: Any = None
+        self.me = uuid.uuid4().hex[:8]
+
+    async def open(self) -> None:
+        import websockets
+
+        self.ws = await websockets.connect(
+            self.url,
+            additional_headers={
+                "Cookie": f"{settings.SESSION_COOKIE_NAME}={self.cookie}",
+                "Origin": "http://127.0.0.1",
+            },
+            max_size=2**22,
+            open_timeout=30,
+        )
+        if not self.floor:
+            await self.ws.send(json.dumps({"type": "hello", "last_seq": 0}))
+            while True:
+                frame = json.loads(await self.ws.recv())
+                if frame["type"] == "snapshot":
+                    self.item = next(i["id"] for i in frame["agenda"] if i["case"])
+                if frame["type"] == "synced":
+                    break
+
+    def _mark(self, marker: str) -> None:
+        now = time.perf_counter()
+        if marker in self.seen:
+            self.stats.duplicates += 1
+            return
+        self.seen.add(marker)
+        if marker in self.stats.sent and not marker.startswith(self.me):
+            self.stats.received.setdefault(marker, []).append(now)
+
+    async def reader(self) -> None:
+        async for raw in self.ws:
+            frame = json.loads(raw)
+            if self.floor:
+                self._mark(frame["m"])
+            elif frame["type"] == "event" and "note" in frame and "text" in frame["note"]:
+                self._mark(frame["note"]["text"])
+            elif frame["type"] == "ack" and "note" in frame.get("result", {}):
+                note = frame["result"]["note"]
+                self.note = (note["id"], note["version"])
+            elif frame["type"] in ("error", "conflict"):
+                self.stats.errors += 1
+
+    async def sender(self, until: float) -> None:
+        await asyncio.sleep(random.uniform(0, 2))
+        while time.perf_counter() < until:
+            self.n += 1
+            marker = f"{self.me}-{self.n}"
+            self.stats.expected[marker] = len(self.group) - 1
+            self.stats.sent[marker] = time.perf_counter()
+            if self.floor:
+                await self.ws.send(json.dumps({"m": marker}))
+            elif self.note and self.n % 2 == 0:
+                note_id, version = self.note
+                await self.ws.send(
+                    json.dumps(
+                        {
+                            "type": "op",
+                            "id": marker,
+                            "op": "note.edit",
+                            "args": {"note": note_id, "text": marker, "base_version": version},
+                        }
+                    )
+                )
+            else:
+                await self.ws.send(
+                    json.dumps(
+                        {
+                            "type": "op",
+                            "id": marker,
+                            "op": "note.add",
+                            "args": {"item": self.item, "text": marker, "tier": 2},
+                        }
+                    )
+                )
+            await asyncio.sleep(2)
+
+
+async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, floor: bool) -> Stats:
+    stats = Stats()
+    groups: list[list[Participant]] = []
+    for path, cookies in rooms:
+        group: list[Participant] = []
+        for cookie in cookies:
+            group.append(Participant(port, path, cookie, stats, group, floor))
+        groups.append(group)
+    everyone = [p for g in groups for p in g]
+    for i in range(0, len(everyone), 20):
+        await asyncio.gather(*(p.open() for p in everyone[i : i + 20]))
+    readers = [asyncio.create_task(p.reader()) for p in everyone]
+    until = time.perf_counter() + seconds
+    await asyncio.gather(*(p.sender(until) for p in everyone))
+    # Let everything in flight arrive: "lost" then means never delivered, not merely late.
+    deadline = time.perf_counter() + 90
+    last = -1
+    while time.perf_counter() < deadline:
+        total = sum(len(v) for v in stats.received.values())
+        if total == last:
+            break
+        last = total
+        await asyncio.sleep(3)
+    for p in everyone:
+        await p.ws.close()
+    for t in readers:
+        t.cancel()
+    return stats
+
+
+def report(label: str, stats: Stats) -> dict[str, float]:
+    ms = stats.fanout_ms()
+    figures = {
+        "ops": len(stats.sent),
+        "p50": percentile(ms, 50),
+        "p95": percentile(ms, 95),
+        "p99": percentile(ms, 99),
+        "lost": stats.lost(),
+        "dup": stats.duplicates,
+        "errors": stats.errors,
+    }
+    print(
+        f"{label:<46} ops={figures['ops']:>5}  p50={figures['p50']:7.1f} ms  "
+        f"p95={figures['p95']:7.1f} ms  p99={figures['p99']:7.1f} ms  "
+        f"lost={figures['lost']} dup={figures['dup']} errors={figures['errors']}"
+    )
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--port", type=int, default=8799)
+    parser.add_argument("--only", choices=["30", "20x10"], help="run one scenario (default: both)")
+    args = parser.parse_args()
+    call_command("migrate", verbosity=0, interactive=False)
+    run_id = uuid.uuid4().hex[:6]
+    scenarios = [("1 conference x 30 participants", 1, 30), ("20 conferences x 10", 20, 10)]
+    if args.only:
+        scenarios = [scenarios[0] if args.only == "30" else scenarios[1]]
+    data = {
+        label: make_data(n, size, f"{run_id}{i}") for i, (label, n, size) in enumerate(scenarios)
+    }
+    db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    print(f"database={db} channel_layer={layer} cpus={os.cpu_count()} seconds={args.seconds}")
+    server = start_server(args.port)
+    try:
+        for label, _n, _size in scenarios:
+            rooms = [(f"/ws/conferences/{pk}/", cookies) for pk, cookies in data[label]]
+            floor_rooms = [
+                (f"/ws/floor/{run_id}-{i}/", cookies)
+                for i, (_pk, cookies) in enumerate(data[label])
+            ]
+            live = report(
+                f"live notes: {label}", asyncio.run(run(args.port, rooms, args.seconds, False))
+            )
+            bare = report(
+                f"bare broadcast: {label}",
+                asyncio.run(run(args.port, floor_rooms, args.seconds, True)),
+            )
+            print(
+                f"{'ratio live/bare':<46} p50={live['p50'] / bare['p50']:.2f}x  "
+                f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""The live page's events: written to the per-conference log inside the service's transaction,
+broadcast on the channel layer only after that transaction commits.
+
+Each consumer receives every event of its conference's group and forwards only those its
+reader may read (`ConferenceAccess.reads`); the group message carries the case and tier so
+that this filter needs no database access.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from conferences.models import Conference, ConferenceEvent
+from permissions.models import Tier
+
+log = logging.getLogger(__name__)
+
+
+_local = threading.local()
+_pending: set[asyncio.Task] = set()  # keep scheduled broadcasts referenced until done
+
+
+@contextlib.contextmanager
+def collect() -> Iterator[list[tuple[int, dict[str, Any]]]]:
+    """Collect the broadcasts of committed events instead of sending them from this thread.
+
+    A consumer applies an operation in a worker thread, then sends the collected messages
+    from its own event loop (still only after the commit: messages are collected by
+    `on_commit`). This keeps the worker thread free for the next operation."""
+    outbox: list[tuple[int, dict[str, Any]]] = []
+    previous = getattr(_local, "outbox", None)
+    _local.outbox = outbox
+    try:
+        yield outbox
+    finally:
+        _local.outbox = previous
+
+
+def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
+    outbox = getattr(_local, "outbox", None)
+    if outbox is not None:
+        outbox.append((conference_id, message))
+    else:
+        broadcast(conference_id, message)
+
+
+def group_name(conference_id: int) -> str:
+    return f"conference-{conference_id}"
+
+
+def lock_conference(conference_id: int) -> Conference:
+    """Lock the conference row: sequence numbers are handed out in commit order."""
+    return Conference.objects.select_for_update().get(pk=conference_id)
+
+
+def record(
+    conference: Conference,
+    type: str,
+    payload: dict[str, Any],
+    *,
+    case_id: int | None,
+    tier: int = Tier.WATCH,
+    below_tier: int | None = None,
+) -> ConferenceEvent:
+    """Append an event with the next sequence number; broadcast it once committed.
+
+    Must run inside the transaction that holds `lock_conference`'s lock."""
+    conference.last_seq += 1
+    Conference.objects.filter(pk=conference.pk).update(last_seq=conference.last_seq)
+    event = ConferenceEvent.objects.create(
+        conference=conference,
+        seq=conference.last_seq,
+        type=type,
+        case_id=case_id,
+        tier=tier,
+        below_tier=below_tier,
+        payload=payload,
+    )
+    message = message_for(event, with_text=True)
+    transaction.on_commit(lambda: _after_commit(conference.pk, message))
+    return event
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def message_for(event: ConferenceEvent, *, with_text: bool = False) -> dict[str, Any]:
+    message = {
+        "type": "conference.event",
+        "seq": event.seq,
+        "event": event.type,
+        "case": event.case_id,
+        "tier": event.tier,
+        "below": event.below_tier,
+        "data": event.payload,
+    }
+    if with_text and event.type not in PER_READER_EVENTS:
+        # The frame, encoded once; each consumer still decides whether its reader gets it.
+        message["text"] = encode(frame_for(message))
+    return message
+
+
+def frame_for(message: dict[str, Any], reads: Any = None) -> dict[str, Any]:
+    """What a reader receives: never the tier bookkeeping, only the event itself.
+
+    A new agenda order names items of every case; a reader gets only the items of cases they
+    can see (`reads(case_id, tier)`); without `reads`, the frame for every reader is the same
+    and may be encoded once."""
+    data = message["data"]
+    if message["event"] == "agenda.order":
+        cases = data.get("cases", {})
+        visible = [
+            pk
+            for pk in data["order"]
+            if cases.get(str(pk)) is None or (reads is not None and reads(cases[str(pk)], 1))
+        ]
+        data = {"order": visible}
+    return {"type": "event", "seq": message["seq"], "event": message["event"], **data}
+
+
+PER_READER_EVENTS = {"agenda.order"}
+
+
+def broadcast(conference_id: int, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            async_to_sync(layer.group_send)(group_name(conference_id), message)
+        else:  # called from async code (or a thread running a loop): schedule, don't block
+            task = loop.create_task(layer.group_send(group_name(conference_id), message))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+    except Exception:
+        # The event is in the log: clients catch up from it on their next sync.
+        log.exception("broadcast of conference %s event failed", conference_id)

@@ -1,0 +1,223 @@
+"""Reads of conferences, always scoped to the reader's tiers and filtered in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from conferences.events import frame_for, message_for
+from conferences.live import item_data, record_data
+from conferences.models import (
+    ActionItem,
+    AgendaItem,
+    Conference,
+    ConferenceCase,
+    ConferenceEvent,
+    Decision,
+    Feedback,
+    LiveRecord,
+    Note,
+    Participant,
+    PrepAsk,
+    Presence,
+)
+from permissions.conferences import ConferenceAccess, conferences_visible_to
+from permissions.models import Tier
+
+REPLAY_LIMIT = 500
+RECORD_TYPES: dict[str, type[LiveRecord]] = {
+    "note": Note,
+    "decision": Decision,
+    "action": ActionItem,
+}
+
+
+def readable_q(access: ConferenceAccess, prefix: str = "") -> Q:
+    """Rows (with `case` and `tier`) this reader may read: per case, up to their tier."""
+    q = Q(**{f"{prefix}case__isnull": True, f"{prefix}tier__lte": Tier.WATCH})
+    for case_id, tier in access.tiers.items():
+        if tier >= Tier.WATCH:
+            q |= Q(**{f"{prefix}case_id": case_id, f"{prefix}tier__lte": tier})
+    return q
+
+
+def upcoming_for(user: Any, limit: int = 8) -> QuerySet[Conference]:
+    """Scheduled and live conferences the user is a member of, soonest first."""
+    since = timezone.now() - dt.timedelta(hours=12)
+    return (
+        conferences_visible_to(user)
+        .filter(
+            Q(state=Conference.State.LIVE)
+            | Q(state=Conference.State.SCHEDULED, starts_at__gte=since)
+        )
+        .order_by("starts_at", "pk")[:limit]
+    )
+
+
+def conference_list(user: Any) -> QuerySet[Conference]:
+    return conferences_visible_to(user).select_related("chair").order_by("-starts_at", "-pk")
+
+
+def conference_cases(access: ConferenceAccess) -> list[ConferenceCase]:
+    """Cases on the agenda that exist for the reader (tier at least watch)."""
+    return list(
+        ConferenceCase.objects.filter(
+            conference=access.conference, case_id__in=access.readable_case_ids
+        )
+        .select_related("case", "prep", "consent")
+        .order_by("order", "pk")
+    )
+
+
+def agenda_for(access: ConferenceAccess) -> list[AgendaItem]:
+    return list(
+        AgendaItem.objects.filter(conference=access.conference).filter(
+            Q(case__isnull=True) | Q(case_id__in=access.readable_case_ids)
+        )
+    )
+
+
+def records_for(access: ConferenceAccess, model: type[LiveRecord]) -> QuerySet:
+    qs = model._default_manager.filter(
+        conference=access.conference, deleted_at__isnull=True
+    ).filter(readable_q(access))
+    related = ["author", "agency"]
+    if model is ActionItem:
+        related += ["owner_user", "owner_agency"]
+    return qs.select_related(*related).order_by("created_at", "pk")
+
+
+def asks_for(access: ConferenceAccess, link: ConferenceCase) -> list[PrepAsk]:
+    asks = PrepAsk.objects.filter(
+        sheet__conference_case=link, tier__lte=access.tier_for(link.case_id)
+    )
+    return [
+        a
+        for a in asks.select_related("agency", "asked_by", "answered_by")
+        if access.may_read_ask(a, link.case_id)
+    ]
+
+
+def attendance(conference: Conference) -> list[Participant]:
+    return list(Participant.objects.filter(conference=conference).select_related("user", "agency"))
+
+
+def presence(conference: Conference) -> list[dict[str, Any]]:
+    rows = (
+        Presence.objects.filter(conference=conference)
+        .values("user_id", "user__last_name", "user__first_name", "user__username")
+        .distinct()
+    )
+    agencies = dict(
+        Participant.objects.filter(conference=conference).values_list("user_id", "agency__name")
+    )
+    people = {}
+    for r in rows:
+        name = f"{r['user__last_name']} {r['user__first_name']}".strip() or r["user__username"]
+        people[r["user_id"]] = {
+            "user": r["user_id"],
+            "name": name,
+            "agency": agencies.get(r["user_id"]) or "",
+        }
+    return sorted(people.values(), key=lambda p: (p["agency"], p["name"]))
+
+
+def snapshot(access: ConferenceAccess) -> dict[str, Any]:
+    """The whole live state the reader may read, with the sequence number it is valid at."""
+    conference = Conference.objects.get(pk=access.conference.pk)
+    agenda = agenda_for(access)
+    visible_items = {i.pk for i in agenda}
+    return {
+        "type": "snapshot",
+        "seq": conference.last_seq,
+        "state": conference.state,
+        "current_item": conference.current_item_id
+        if conference.current_item_id in visible_items
+        else None,
+        "agenda": [item_data(i) for i in agenda],
+        "notes": [record_data(r) for r in records_for(access, Note)],
+        "decisions": [record_data(r) for r in records_for(access, Decision)],
+        "actions": [record_data(r) for r in records_for(access, ActionItem)],
+        "presence": presence(conference),
+    }
+
+
+def _still_readable(
+    access: ConferenceAccess, events: list[ConferenceEvent]
+) -> set[tuple[str, int]]:
+    """Records named by content events that the reader may still read now (not deleted, not
+    raised above their tier): replay never resends text a reader has since lost."""
+    wanted: dict[str, set[int]] = {}
+    for e in events:
+        kind, _dot, verb = e.type.partition(".")
+        if kind in RECORD_TYPES and verb != "deleted":
+            wanted.setdefault(kind, set()).add(e.payload[kind]["id"])
+    ok: set[tuple[str, int]] = set()
+    for kind, ids in wanted.items():
+        model = RECORD_TYPES[kind]
+        for pk in (
+            model._default_manager.filter(pk__in=ids, deleted_at__isnull=True)
+            .filter(readable_q(access))
+            .values_list("pk", flat=True)
+        ):
+            ok.add((kind, pk))
+    return ok
+
+
+def event_readable_q(access: ConferenceAccess) -> Q:
+    """Events this reader receives: by case and tier; removals only in their tier band."""
+    q = Q(case__isnull=True, below_tier__isnull=True, tier__lte=Tier.WATCH)
+    for case_id, tier in access.tiers.items():
+        if tier >= Tier.WATCH:
+            q |= Q(case_id=case_id, below_tier__isnull=True, tier__lte=tier)
+            q |= Q(case_id=case_id, below_tier__gt=tier, tier__lte=tier)
+    return q
+
+
+def replay_frames(
+    access: ConferenceAccess, after: int, upto: int | None = None
+) -> list[dict[str, Any]] | None:
+    """Frames of the events after `after` (up to `upto`) the reader may read, in order; None
+    when there are too many (the client then gets a snapshot)."""
+    qs = ConferenceEvent.objects.filter(conference=access.conference, seq__gt=after)
+    if upto is not None:
+        qs = qs.filter(seq__lte=upto)
+    if qs.count() > REPLAY_LIMIT:
+        return None
+    rows = list(qs.filter(event_readable_q(access)).order_by("seq"))
+    ok = _still_readable(access, rows)
+    frames = []
+    for e in rows:
+        kind, _dot, verb = e.type.partition(".")
+        if kind in RECORD_TYPES and verb != "deleted" and (kind, e.payload[kind]["id"]) not in ok:
+            continue
+        frames.append(frame_for(message_for(e), access.reads))
+    return frames
+
+
+def last_seq(conference_id: int) -> int:
+    return Conference.objects.values_list("last_seq", flat=True).get(pk=conference_id)
+
+
+def feedback_results(conference: Conference) -> dict[str, Any]:
+    rows = list(Feedback.objects.filter(conference=conference).select_related("user", "agency"))
+    summary = {
+        key: {a: sum(1 for r in rows if getattr(r, key) == a) for a in Feedback.Answer.values}
+        for key in ("useful", "role_clear")
+    }
+    return {"rows": rows, "summary": summary, "count": len(rows)}
+
+
+def meeting_people(conference: Conference) -> tuple[list[Any], list[Any]]:
+    """(people, agencies) who may own an action item: those in the meeting."""
+    from django.contrib.auth import get_user_model
+
+    from conferences.live import meeting_people as people_ids
+    from permissions.models import Agency
+
+    users, agencies = people_ids(conference)
+    people = list(get_user_model().objects.filter(pk__in=users, is_active=True).order_by("pk"))
+    return people, list(Agency.objects.filter(pk__in=agencies))

@@ -1,0 +1,562 @@
+"""State changes of conferences: scheduling (with the legal basis of sharing), preparation,
+attendance, closing and feedback. The live operations are in `conferences.live`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from conferences import events
+from conferences.models import (
+    DEFAULT_STATEMENT,
+    AgendaItem,
+    Conference,
+    ConferenceCase,
+    Feedback,
+    Invitation,
+    Participant,
+    PrepAsk,
+    PrepSheet,
+)
+from permissions import services as share_services
+from permissions.audit import audit_record
+from permissions.conferences import ConferenceAccess, may_schedule_for
+from permissions.models import Agency, AuditEvent, Consent, Membership, Share, Tier
+
+if TYPE_CHECKING:
+    from casework.models import Case
+
+CASE_ITEMS = [
+    AgendaItem.Kind.SITUATION,
+    AgendaItem.Kind.REVIEW,
+    AgendaItem.Kind.DISCUSSION,
+    AgendaItem.Kind.DECISIONS,
+    AgendaItem.Kind.ROLES,
+]
+# Kinds whose members share on the meeting's own legal basis, without consent.
+STATUTORY_BASIS = {
+    Conference.Kind.SUPPORT_MEETING: Share.Basis.SUPPORT_MEETING,
+    Conference.Kind.CHILD_COUNCIL: Share.Basis.CHILD_COUNCIL,
+}
+
+
+@dataclass
+class CaseOnAgenda:
+    case: Case
+    concerns_children: bool = False
+
+
+def _people_agencies(people: Sequence[Any]) -> dict[int, int]:
+    """{user id: the agency they attend for} — their first active membership."""
+    found: dict[int, int] = {}
+    for m in Membership.objects.filter(user__in=people, agency__is_active=True).order_by("pk"):
+        found.setdefault(m.user_id, m.agency_id)
+    return found
+
+
+def consent_coverage(case: Case, agencies: Sequence[Agency]) -> tuple[Consent | None, list[Agency]]:
+    """The most recent valid consent of `case` and the agencies it does not cover."""
+    valid = [
+        c
+        for c in Consent.objects.filter(Consent.valid_q(), case=case).prefetch_related("agencies")
+        if c.state() == "valid"
+    ]
+    best: Consent | None = None
+    best_missing = list(agencies)
+    for consent in valid:
+        covered = {a.pk for a in consent.agencies.all()}
+        missing = [a for a in agencies if a.pk not in covered]
+        if best is None or len(missing) < len(best_missing):
+            best, best_missing = consent, missing
+    return best, best_missing
+
+
+def _coordinating_agencies(case: Case) -> set[int]:
+    return set(
+        Share.objects.filter(Share.active_q(), case=case, coordinates=True).values_list(
+            "agency_id", flat=True
+        )
+    )
+
+
+@transaction.atomic
+def conference_schedule(
+    *,
+    actor: Any,
+    token: str,
+    kind: str,
+    title: str,
+    starts_at: dt.datetime,
+    duration_minutes: int = 60,
+    place: str = "",
+    online_url: str = "",
+    chair: Any,
+    minute_taker: Any | None,
+    cases: Sequence[CaseOnAgenda],
+    agencies: Sequence[Agency],
+    people: Sequence[Any] = (),
+    member_tier: int = Tier.SUPPORT,
+    members_contribute: bool = True,
+    confidentiality_statement: str = "",
+    request: HttpRequest | None = None,
+) -> Conference:
+    """Schedule a conference. Idempotent on `token` (a double-click creates one conference).
+
+    支援会議 / 要対協: the invited agencies become the appointed members for the meeting's
+    cases (shares on the meeting's legal basis). 重層的支援会議: every case needs a valid
+    consent covering every invited agency, or nothing is scheduled."""
+    existing = Conference.objects.filter(schedule_token=token).first()
+    if existing is not None:
+        return existing
+    errors: dict[str, list[str]] = {}
+
+    def err(key: str, message: str) -> None:
+        errors.setdefault(key, []).append(message)
+
+    if kind not in Conference.Kind.values:
+        err("kind", _("Choose the type of meeting."))
+    if starts_at <= timezone.now():
+        err("starts_at", _("The meeting must start in the future."))
+    if not cases:
+        err("cases", _("Put at least one case on the agenda."))
+    if not agencies and not people:
+        err("agencies", _("Invite at least one agency or person."))
+    if member_tier not in Tier.values:
+        err("member_tier", _("Choose one of the tiers: watch-over, support or sensitive."))
+    for item in cases:
+        if not may_schedule_for(actor, item.case):
+            err("cases", _("You do not coordinate %(case)s.") % {"case": item.case.label})
+    person_agency = _people_agencies(people)
+    for person in people:
+        if person.pk not in person_agency:
+            err("people", _("%(name)s belongs to no agency.") % {"name": person.get_full_name()})
+    all_agencies = {a.pk: a for a in agencies}
+    for agency in Agency.objects.filter(pk__in=set(person_agency.values())):
+        all_agencies.setdefault(agency.pk, agency)
+    member_ids = {p.pk for p in people} | set(
+        Membership.objects.filter(
+            agency_id__in=[a.pk for a in agencies], agency__is_active=True
+        ).values_list("user_id", flat=True)
+    )
+    if chair.pk not in member_ids and chair.pk != actor.pk:
+        err("chair", _("The chair must be invited (in person or through their agency)."))
+    if minute_taker is not None and minute_taker.pk not in member_ids | {actor.pk}:
+        err("minute_taker", _("The minute-taker must be invited."))
+
+    consents: dict[int, Consent | None] = {}
+    if kind == Conference.Kind.MULTILAYER:
+        for item in cases:
+            coordinating = _coordinating_agencies(item.case)
+            needed = [a for a in all_agencies.values() if a.pk not in coordinating]
+            consent, missing = consent_coverage(item.case, needed)
+            if consent is None and needed:
+                err(
+                    "cases",
+                    _(
+                        "A multi-layered support meeting needs the person's consent: "
+                        "%(case)s has no valid consent. Record it first, or hold a "
+                        "support meeting (支援会議) instead."
+                    )
+                    % {"case": item.case.label},
+                )
+            elif missing:
+                err(
+                    "agencies",
+                    _(
+                        "The consent for %(case)s does not cover: %(agencies)s. Record a "
+                        "consent that covers them, or do not invite them."
+                    )
+                    % {"case": item.case.label, "agencies": "、".join(a.name for a in missing)},
+                )
+            consents[item.case.pk] = consent
+    elif kind in (Conference.Kind.COMMUNITY_CARE, Conference.Kind.NEEDY):
+        for item in cases:
+            shared = set(
+                Share.objects.filter(Share.active_q(), case=item.case).values_list(
+                    "agency_id", flat=True
+                )
+            )
+            missing = [a for a in all_agencies.values() if a.pk not in shared]
+            if missing:
+                err(
+                    "agencies",
+                    _(
+                        "%(agencies)s have no share of %(case)s. This type of meeting does "
+                        "not create shares: share the case first (usually with consent)."
+                    )
+                    % {"case": item.case.label, "agencies": "、".join(a.name for a in missing)},
+                )
+    if errors:
+        raise ValidationError(errors)
+
+    try:
+        with transaction.atomic():
+            conference = Conference.objects.create(
+                kind=kind,
+                title=title,
+                starts_at=starts_at,
+                duration_minutes=duration_minutes,
+                place=place,
+                online_url=online_url,
+                chair=chair,
+                minute_taker=minute_taker,
+                confidentiality_statement=confidentiality_statement or str(DEFAULT_STATEMENT),
+                schedule_token=token,
+                created_by=actor,
+            )
+    except IntegrityError:
+        # The same form submitted twice at once: the first one won.
+        return Conference.objects.get(schedule_token=token)
+    for agency in agencies:
+        Invitation.objects.create(conference=conference, agency=agency)
+    for person in people:
+        Invitation.objects.create(
+            conference=conference, agency_id=person_agency[person.pk], user=person
+        )
+    ordered = sorted(cases, key=lambda c: not c.concerns_children)
+    order = 0
+    for index, item in enumerate(ordered):
+        link = ConferenceCase.objects.create(
+            conference=conference,
+            case=item.case,
+            order=index,
+            concerns_children=item.concerns_children,
+            member_tier=member_tier,
+            consent=consents.get(item.case.pk),
+        )
+        PrepSheet.objects.create(conference_case=link)
+        for kind_value in CASE_ITEMS:
+            AgendaItem.objects.create(
+                conference=conference,
+                case=item.case,
+                kind=kind_value,
+                title=f"{item.case.label}: {AgendaItem.Kind(kind_value).label}",
+                order=order,
+            )
+            order += 1
+        _grant_member_shares(
+            actor=actor,
+            conference=conference,
+            case=item.case,
+            agencies=list(all_agencies.values()),
+            tier=member_tier,
+            contribute=members_contribute,
+            consent=consents.get(item.case.pk),
+            request=request,
+        )
+    AgendaItem.objects.create(
+        conference=conference, kind=AgendaItem.Kind.OTHER, title=_("Other business"), order=order
+    )
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.CONFERENCE_SCHEDULE,
+        request=request,
+        conference=conference.pk,
+        kind=kind,
+        cases=[c.case.pk for c in cases],
+        agencies=sorted(all_agencies),
+    )
+    return conference
+
+
+def _grant_member_shares(
+    *,
+    actor: Any,
+    conference: Conference,
+    case: Case,
+    agencies: list[Agency],
+    tier: int,
+    contribute: bool,
+    consent: Consent | None,
+    request: HttpRequest | None,
+) -> None:
+    basis = STATUTORY_BASIS.get(conference.kind)  # type: ignore[call-overload]
+    if basis is None and conference.kind == Conference.Kind.MULTILAYER:
+        basis = Share.Basis.CONSENT
+    if basis is None:
+        return
+    existing = {s.agency_id: s for s in Share.objects.filter(case=case)}
+    for agency in agencies:
+        share = existing.get(agency.pk)
+        share_tier = min(tier, consent.tier) if consent is not None else tier
+        if share is None:
+            share_services.share_grant(
+                actor=actor,
+                case=case,
+                agency=agency,
+                tier=share_tier,
+                basis=basis,
+                may_contribute=contribute,
+                consent=consent if basis == Share.Basis.CONSENT else None,
+                request=request,
+            )
+        elif (
+            share.basis == basis
+            and share.tier < share_tier
+            and share.consent_id
+            == (consent.pk if basis == Share.Basis.CONSENT and consent else None)
+        ):
+            # An appointed member of an earlier meeting, now appointed at a higher tier.
+            share_services.share_update(
+                actor=actor,
+                share=share,
+                tier=share_tier,
+                basis=basis,
+                may_contribute=share.may_contribute or contribute,
+                coordinates=share.coordinates,
+                consent=share.consent,
+                expires_at=share.expires_at,
+                request=request,
+            )
+
+
+def new_schedule_token() -> str:
+    return uuid.uuid4().hex
+
+
+def multilayer_move_status(case: Case, conference: Conference) -> dict[str, Any]:
+    """Whether a case in 支援会議 may move to 重層的支援会議: a valid consent covering the
+    agencies that now share on the 106-6 basis."""
+    members = list(
+        Agency.objects.filter(
+            shares__in=Share.objects.filter(
+                Share.active_q(), case=case, basis=Share.Basis.SUPPORT_MEETING
+            )
+        )
+    )
+    consent, missing = consent_coverage(case, members)
+    return {
+        "case": case,
+        "consent": consent,
+        "members": members,
+        "missing": missing,
+        "possible": consent is not None,
+    }
+
+
+@transaction.atomic
+def case_move_to_multilayer(
+    *, actor: Any, case: Case, request: HttpRequest | None = None
+) -> tuple[Consent, list[Agency]]:
+    """The move 支援会議 → 重層的支援会議: the 106-6 shares of the agencies the consent covers
+    now rest on that consent (tier capped by it). Agencies it does not cover keep their
+    106-6 share and are returned, so the coordinator can see who is left out."""
+    if not may_schedule_for(actor, case):
+        raise ValidationError(_("You do not coordinate this case."))
+    shares = list(
+        Share.objects.filter(
+            Share.active_q(), case=case, basis=Share.Basis.SUPPORT_MEETING
+        ).select_related("agency")
+    )
+    consent, missing = consent_coverage(case, [s.agency for s in shares])
+    if consent is None:
+        raise ValidationError(
+            _("No valid consent is recorded for this case: record the person's consent first.")
+        )
+    missing_ids = {a.pk for a in missing}
+    for share in shares:
+        if share.agency_id in missing_ids:
+            continue
+        share_services.share_update(
+            actor=actor,
+            share=share,
+            tier=min(share.tier, consent.tier),
+            basis=Share.Basis.CONSENT,
+            may_contribute=share.may_contribute,
+            coordinates=share.coordinates,
+            consent=consent,
+            expires_at=share.expires_at,
+            request=request,
+        )
+    return consent, missing
+
+
+@transaction.atomic
+def prep_sheet_update(
+    *,
+    actor: Any,
+    access: ConferenceAccess,
+    sheet: PrepSheet,
+    household: str,
+    current_support: str,
+    agencies_to_involve: str,
+) -> PrepSheet:
+    if not access.may_edit_prep(sheet.conference_case.case_id):
+        raise ValidationError(_("Only the case's lead coordinator edits the preparation sheet."))
+    sheet.household = household
+    sheet.current_support = current_support
+    sheet.agencies_to_involve = agencies_to_involve
+    sheet.updated_by = actor
+    sheet.updated_at = timezone.now()
+    sheet.full_clean()
+    sheet.save()
+    return sheet
+
+
+@transaction.atomic
+def prep_ask_add(
+    *,
+    actor: Any,
+    access: ConferenceAccess,
+    sheet: PrepSheet,
+    agency: Agency,
+    question: str,
+    tier: int,
+) -> PrepAsk:
+    case_id = sheet.conference_case.case_id
+    if not access.may_edit_prep(case_id):
+        raise ValidationError(_("Only the case's lead coordinator edits the preparation sheet."))
+    if tier > access.tier_for(case_id):
+        raise ValidationError({"tier": _("You cannot write above the tier you read.")})
+    ask = PrepAsk(sheet=sheet, agency=agency, question=question, tier=tier, asked_by=actor)
+    ask.full_clean()
+    ask.save()
+    return ask
+
+
+@transaction.atomic
+def prep_ask_answer(*, actor: Any, access: ConferenceAccess, ask: PrepAsk, answer: str) -> PrepAsk:
+    if not access.may_answer_ask(ask, ask.sheet.conference_case.case_id):
+        raise ValidationError(_("Only the agency asked can answer."))
+    ask.answer = answer
+    ask.answered_by = actor
+    ask.answered_at = timezone.now()
+    ask.full_clean()
+    ask.save()
+    return ask
+
+
+def _participant(access: ConferenceAccess) -> Participant:
+    p, _created = Participant.objects.get_or_create(
+        conference=access.conference,
+        user=access.user,
+        defaults={"agency_id": access.agency_id},
+    )
+    return p
+
+
+@transaction.atomic
+def conference_acknowledge(*, actor: Any, access: ConferenceAccess) -> Participant:
+    """The confidentiality statement, acknowledged (with time) before any case content."""
+    p = _participant(access)
+    if p.acknowledged_at is None:
+        p.acknowledged_at = timezone.now()
+        p.statement_ack = access.conference.confidentiality_statement
+        p.apologies = False
+        p.save(update_fields=["acknowledged_at", "statement_ack", "apologies"])
+    access.acknowledged = True
+    return p
+
+
+def participant_joined(*, access: ConferenceAccess) -> None:
+    """Attendance is recorded from joins (the first live connection)."""
+    Participant.objects.filter(
+        conference=access.conference, user=access.user, joined_at__isnull=True
+    ).update(joined_at=timezone.now())
+
+
+@transaction.atomic
+def apologies_record(
+    *, actor: Any, access: ConferenceAccess, user: Any, note: str = ""
+) -> Participant:
+    if user.pk != actor.pk and not (access.is_chair or access.is_manager):
+        raise ValidationError(_("Only the chair records apologies for someone else."))
+    if access.conference.state != Conference.State.SCHEDULED:
+        raise ValidationError(_("Apologies are sent before the meeting."))
+    from conferences.live import meeting_people
+
+    if user.pk not in meeting_people(access.conference)[0]:
+        raise ValidationError(_("This person is not invited to the meeting."))
+    agency_id = access.agency_id if user.pk == actor.pk else None
+    p, _created = Participant.objects.get_or_create(
+        conference=access.conference, user=user, defaults={"agency_id": agency_id}
+    )
+    if p.joined_at is not None:
+        raise ValidationError(_("This person has already joined the meeting."))
+    p.apologies = True
+    p.apology_note = note[:300]
+    p.save(update_fields=["apologies", "apology_note"])
+    return p
+
+
+def consent_problems(conference: Conference) -> list[str]:
+    """重層的支援会議 never runs without consent: the cases whose consent is no longer valid."""
+    if conference.kind != Conference.Kind.MULTILAYER:
+        return []
+    return [
+        link.case.label
+        for link in conference.items.select_related("case", "consent")
+        if link.consent is None or link.consent.state() != "valid"
+    ]
+
+
+@transaction.atomic
+def conference_start(*, actor: Any, access: ConferenceAccess) -> Conference:
+    if not access.is_chair:
+        raise ValidationError(_("Only the chair starts the meeting."))
+    missing = consent_problems(access.conference)
+    if missing:
+        raise ValidationError(
+            _("The person's consent is no longer valid for: %(cases)s. Record it again first.")
+            % {"cases": "、".join(missing)}
+        )
+    conference = events.lock_conference(access.conference.pk)
+    if conference.state != Conference.State.SCHEDULED:
+        return conference
+    conference.state = Conference.State.LIVE
+    conference.started_at = timezone.now()
+    first = conference.agenda.first()
+    conference.current_item = first
+    conference.save(update_fields=["state", "started_at", "current_item"])
+    events.record(conference, "conference.state", {"state": conference.state}, case_id=None)
+    if first is not None:
+        events.record(conference, "agenda.current", {"item": first.pk}, case_id=None)
+    return conference
+
+
+@transaction.atomic
+def conference_close(*, actor: Any, access: ConferenceAccess) -> Conference:
+    if not access.is_chair:
+        raise ValidationError(_("Only the chair closes the meeting."))
+    conference = events.lock_conference(access.conference.pk)
+    if conference.state not in (Conference.State.SCHEDULED, Conference.State.LIVE):
+        return conference
+    conference.state = Conference.State.CLOSED
+    conference.closed_at = timezone.now()
+    conference.closed_by = actor
+    conference.save(update_fields=["state", "closed_at", "closed_by"])
+    events.record(conference, "conference.state", {"state": conference.state}, case_id=None)
+    return conference
+
+
+@transaction.atomic
+def feedback_give(
+    *, actor: Any, access: ConferenceAccess, useful: str, role_clear: str, comment: str = ""
+) -> Feedback:
+    if access.conference.state not in (
+        Conference.State.CLOSED,
+        Conference.State.MINUTES_APPROVED,
+    ):
+        raise ValidationError(_("Feedback opens when the meeting is closed."))
+    if not access.attended:
+        raise ValidationError(_("Only those who attended give feedback."))
+    feedback, _created = Feedback.objects.update_or_create(
+        conference=access.conference,
+        user=actor,
+        defaults={
+            "agency_id": access.agency_id,
+            "useful": useful,
+            "role_clear": role_clear,
+            "comment": comment,
+        },
+    )
+    return feedback

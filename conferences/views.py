@@ -1,0 +1,369 @@
+"""Conference pages. Every view starts with access_conference (or a scoped selector)."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from casework.models import Case
+from casework.views import form_errors_from
+from conferences import selectors, services
+from conferences.forms import (
+    ApologyForm,
+    AskAnswerForm,
+    FeedbackForm,
+    PrepAskForm,
+    PrepSheetForm,
+    ScheduleForm,
+)
+from conferences.models import Conference, ConferenceCase, Feedback, Invitation, PrepAsk
+from permissions.audit import audit_record
+from permissions.conference_access import access_conference
+from permissions.conferences import ConferenceAccess, may_schedule, schedulable_cases
+from permissions.models import Agency, AuditEvent, Tier
+
+
+@login_required
+def conference_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request,
+        "conferences/conference_list.html",
+        {
+            "conferences": selectors.conference_list(request.user),
+            "can_schedule": may_schedule(request.user),
+        },
+    )
+
+
+@login_required
+def conference_create(request: HttpRequest) -> HttpResponse:
+    if not may_schedule(request.user):
+        raise PermissionDenied
+    cases = schedulable_cases(request.user).order_by("label")
+    initial = {"token": services.new_schedule_token(), "chair": request.user.pk}
+    for key in ("kind", "title"):
+        if request.GET.get(key):
+            initial[key] = request.GET[key]
+    for key in ("cases", "agencies"):
+        if request.GET.getlist(key):
+            initial[key] = request.GET.getlist(key)
+    form = ScheduleForm(request.POST or None, cases=cases, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        children = set(d["children_cases"])
+        try:
+            conference = services.conference_schedule(
+                actor=request.user,
+                token=d["token"],
+                kind=d["kind"],
+                title=d["title"],
+                starts_at=d["starts_at"],
+                duration_minutes=d["duration_minutes"],
+                place=d["place"],
+                online_url=d["online_url"],
+                chair=d["chair"],
+                minute_taker=d["minute_taker"],
+                cases=[services.CaseOnAgenda(c, c in children) for c in d["cases"]],
+                agencies=list(d["agencies"]),
+                people=list(d["people"]),
+                member_tier=d["member_tier"],
+                members_contribute=d["members_contribute"],
+                confidentiality_statement=d["confidentiality_statement"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, _("The conference is scheduled."))
+            return redirect("conferences:conference-detail", conference.pk)
+    return render(request, "conferences/conference_form.html", {"form": form})
+
+
+@login_required
+def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "view")
+    conference = access.conference
+    links = selectors.conference_cases(access) if access.acknowledged else []
+    if links:
+        _audit_case_views(request, access)
+    prep = [
+        {
+            "link": link,
+            "sheet": link.prep if access.tier_for(link.case_id) >= link.prep.tier else None,
+            "asks": selectors.asks_for(access, link),
+            "can_edit": access.may_edit_prep(link.case_id),
+            "move": services.multilayer_move_status(link.case, conference)
+            if access.is_manager and conference.kind == Conference.Kind.SUPPORT_MEETING
+            else None,
+        }
+        for link in links
+    ]
+    return render(
+        request,
+        "conferences/conference_detail.html",
+        {
+            "access": access,
+            "conference": conference,
+            "prep": prep,
+            "agenda": selectors.agenda_for(access) if access.acknowledged else [],
+            "invitations": Invitation.objects.filter(conference=conference).select_related(
+                "agency", "user"
+            ),
+            "attendance": selectors.attendance(conference),
+            "apology_form": ApologyForm(),
+            "feedback_given": Feedback.objects.filter(
+                conference=conference, user=request.user
+            ).exists(),
+        },
+    )
+
+
+@login_required
+@require_POST
+def conference_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "join")
+    if request.POST.get("agree") != "yes":
+        messages.error(request, _("Tick the box to acknowledge the confidentiality statement."))
+        return redirect("conferences:conference-detail", pk)
+    services.conference_acknowledge(actor=request.user, access=access)
+    return redirect("conferences:conference-live", pk)
+
+
+def _audit_case_views(request: HttpRequest, access: ConferenceAccess) -> None:
+    """Reading a conference page is reading its cases: one audit row per case shown."""
+    for case in Case.objects.filter(pk__in=access.readable_case_ids):
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.CASE_VIEW,
+            case=case,
+            tier=access.tier_for(case.pk),
+            request=request,
+            reason=f"conference {access.conference.pk}",
+        )
+
+
+@login_required
+def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "join")
+    if not access.acknowledged:
+        return redirect("conferences:conference-detail", pk)
+    _audit_case_views(request, access)
+    snap = selectors.snapshot(access)
+    people, agencies = selectors.meeting_people(access.conference)
+    agenda = selectors.agenda_for(access)
+    max_tier = max(access.tiers.values(), default=Tier.WATCH) or Tier.WATCH
+    return render(
+        request,
+        "conferences/conference_live.html",
+        {
+            "access": access,
+            "conference": access.conference,
+            "snap": snap,
+            "agenda": agenda,
+            "current": snap["current_item"],
+            "writable_items": [i for i in agenda if access.may_write(i.case_id)],
+            "tiers_json": json.dumps({str(k): v for k, v in access.tiers.items()}),
+            "tier_choices": Tier.choices,
+            # A writer chooses among the tiers they read; support is the default.
+            "write_tiers": [(v, label) for v, label in Tier.choices if v <= max_tier],
+            "default_tier": min(Tier.SUPPORT, max_tier),
+            "people": people,
+            "agencies": agencies,
+            "ws_path": f"/ws/conferences/{access.conference.pk}/",
+        },
+    )
+
+
+@login_required
+def prep_edit(request: HttpRequest, pk: int, link_pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "view")
+    link = get_object_or_404(
+        ConferenceCase.objects.select_related("case", "prep"), pk=link_pk, conference_id=pk
+    )
+    if access.tier_for(link.case_id) < 1:
+        raise Http404
+    if not access.may_edit_prep(link.case_id):
+        raise PermissionDenied
+    form = PrepSheetForm(request.POST or None, instance=link.prep)
+    invited = Agency.objects.filter(
+        pk__in=Invitation.objects.filter(conference_id=pk).values("agency_id")
+    )
+    ask_form = PrepAskForm(agencies=invited, max_tier=access.tier_for(link.case_id))
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        services.prep_sheet_update(actor=request.user, access=access, sheet=link.prep, **d)
+        messages.success(request, _("The preparation sheet is saved."))
+        return redirect("conferences:conference-detail", pk)
+    return render(
+        request,
+        "conferences/prep_form.html",
+        {"conference": access.conference, "link": link, "form": form, "ask_form": ask_form},
+    )
+
+
+@login_required
+@require_POST
+def prep_ask_add(request: HttpRequest, pk: int, link_pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "view")
+    link = get_object_or_404(
+        ConferenceCase.objects.select_related("prep"), pk=link_pk, conference_id=pk
+    )
+    if access.tier_for(link.case_id) < 1:
+        raise Http404
+    if not access.may_edit_prep(link.case_id):
+        raise PermissionDenied
+    invited = Agency.objects.filter(
+        pk__in=Invitation.objects.filter(conference_id=pk).values("agency_id")
+    )
+    form = PrepAskForm(request.POST, agencies=invited, max_tier=access.tier_for(link.case_id))
+    if form.is_valid():
+        services.prep_ask_add(
+            actor=request.user, access=access, sheet=link.prep, **form.cleaned_data
+        )
+        messages.success(request, _("The ask is sent to the agency."))
+    else:
+        messages.error(request, _("The ask was not saved: check the agency, tier and text."))
+    return redirect("conferences:prep-edit", pk, link_pk)
+
+
+@login_required
+def prep_ask_answer(request: HttpRequest, pk: int, ask_pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "view")
+    ask = get_object_or_404(
+        PrepAsk.objects.select_related("sheet__conference_case__case", "agency"),
+        pk=ask_pk,
+        sheet__conference_case__conference_id=pk,
+    )
+    case_id = ask.sheet.conference_case.case_id
+    if not access.may_read_ask(ask, case_id):
+        raise Http404
+    if not access.may_answer_ask(ask, case_id):
+        raise PermissionDenied
+    form = AskAnswerForm(request.POST or None, initial={"answer": ask.answer})
+    if request.method == "POST" and form.is_valid():
+        services.prep_ask_answer(
+            actor=request.user, access=access, ask=ask, answer=form.cleaned_data["answer"]
+        )
+        messages.success(request, _("Your answer is saved."))
+        return redirect("conferences:conference-detail", pk)
+    return render(
+        request,
+        "conferences/ask_answer.html",
+        {"conference": access.conference, "ask": ask, "form": form},
+    )
+
+
+@login_required
+@require_POST
+def apologies(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "view")
+    form = ApologyForm(request.POST)
+    user = request.user
+    if request.POST.get("user"):
+        user = get_object_or_404(get_user_model(), pk=request.POST["user"])
+    try:
+        if not form.is_valid():
+            raise ValidationError(_("The note is too long."))
+        services.apologies_record(
+            actor=request.user, access=access, user=user, note=form.cleaned_data["note"]
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, _("Apologies recorded."))
+    return redirect("conferences:conference-detail", pk)
+
+
+@login_required
+@require_POST
+def conference_start(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "chair")
+    try:
+        services.conference_start(actor=request.user, access=access)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("conferences:conference-detail", pk)
+    return redirect("conferences:conference-live", pk)
+
+
+@login_required
+@require_POST
+def conference_close(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "chair")
+    services.conference_close(actor=request.user, access=access)
+    messages.success(request, _("The meeting is closed. Participants can now give feedback."))
+    return redirect("conferences:conference-detail", pk)
+
+
+@login_required
+def feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "feedback")
+    existing = Feedback.objects.filter(conference=access.conference, user=request.user).first()
+    form = FeedbackForm(request.POST or None, instance=existing)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.feedback_give(actor=request.user, access=access, **form.cleaned_data)
+        except ValidationError as exc:
+            form_errors_from(form, exc)
+        else:
+            messages.success(request, _("Thank you for your feedback."))
+            return redirect("conferences:conference-detail", pk)
+    return render(
+        request, "conferences/feedback_form.html", {"conference": access.conference, "form": form}
+    )
+
+
+@login_required
+def feedback_results(request: HttpRequest, pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "manage")
+    return render(
+        request,
+        "conferences/feedback_results.html",
+        {
+            "conference": access.conference,
+            "results": selectors.feedback_results(access.conference),
+            "answers": Feedback.Answer.choices,
+        },
+    )
+
+
+@login_required
+@require_POST
+def move_to_multilayer(request: HttpRequest, pk: int, link_pk: int) -> HttpResponse:
+    access = access_conference(request.user, pk, "manage")
+    link = get_object_or_404(
+        ConferenceCase.objects.select_related("case"), pk=link_pk, conference_id=pk
+    )
+    try:
+        consent, missing = services.case_move_to_multilayer(
+            actor=request.user, case=link.case, request=request
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("conferences:conference-detail", pk)
+    if missing:
+        messages.warning(
+            request,
+            _("Not covered by the consent (they stay support-meeting members): %(names)s")
+            % {"names": "、".join(a.name for a in missing)},
+        )
+    messages.success(
+        request,
+        _("The shares now rest on the person's consent. Schedule the multi-layered meeting."),
+    )
+    covered = [a.pk for a in consent.agencies.all()]
+    query = "&".join(
+        [f"kind={Conference.Kind.MULTILAYER}", f"cases={link.case_id}"]
+        + [f"agencies={a}" for a in covered]
+    )
+    del access
+    return redirect(f"{reverse('conferences:conference-create')}?{query}")

@@ -1,0 +1,262 @@
+"""The rules of case conferences: who may see, join, write in and chair one, and which tier
+each participant reads for each case on its agenda.
+
+A participant's tier for a case is exactly their case tier (`policy.case_access`: their
+agency's active share, capped by their role). Everything sent to a participant — page, frame,
+replay — is filtered with `ConferenceAccess.reads`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+
+from permissions.models import Membership, Share, Tier
+from permissions.policy import (
+    WRITER_ROLES,
+    _memberships,
+    agency_caps,
+    agency_ids,
+    case_access,
+    is_coordinator,
+)
+
+if TYPE_CHECKING:
+    from casework.models import Case
+    from conferences.models import Conference, PrepAsk
+
+# Actions on a conference, for access_conference.
+CONFERENCE_ACTIONS = {
+    "view",  # see that it exists, its time, place, agenda titles of cases one may see
+    "join",  # acknowledge confidentiality and open the live page
+    "write",  # any live write (notes, decisions, action items) on at least one item
+    "chair",  # start, close, set the current item, reorder the agenda
+    "manage",  # change scheduling, prepare, move to 重層的支援会議, see feedback results
+    "feedback",  # leave feedback (those who attended, once the meeting is closed)
+}
+
+
+@dataclass
+class ConferenceAccess:
+    conference: Conference
+    user: Any
+    agency_id: int | None = None
+    is_invited: bool = False
+    is_chair: bool = False
+    is_minute_taker: bool = False
+    is_manager: bool = False
+    acknowledged: bool = False
+    attended: bool = False
+    # case id -> tier read (0: the case does not exist for this reader) / may contribute
+    tiers: dict[int, int] = field(default_factory=dict)
+    contributes: dict[int, bool] = field(default_factory=dict)
+    lead_of: set[int] = field(default_factory=set)
+
+    def tier_for(self, case_id: int | None) -> int:
+        """Tier read for a case; other business (no case) is read at the watch tier."""
+        if case_id is None:
+            return Tier.WATCH
+        return self.tiers.get(case_id, 0)
+
+    def reads(self, case_id: int | None, tier: int, below_tier: int | None = None) -> bool:
+        """May this reader receive something of `tier` about `case_id`?
+
+        `below_tier` marks a removal notice for readers who held the old tier but not the new
+        one; those who still read the record get the update instead, others get nothing."""
+        mine = self.tier_for(case_id)
+        if below_tier is not None:
+            return tier <= mine < below_tier
+        return mine >= max(tier, Tier.WATCH)
+
+    def may_write(self, case_id: int | None) -> bool:
+        if not self.conference.is_open_for_edits:
+            return False
+        if case_id is None:
+            return self.is_chair or self.is_minute_taker or any(self.contributes.values())
+        return self.contributes.get(case_id, False)
+
+    @property
+    def readable_case_ids(self) -> list[int]:
+        return [cid for cid, t in self.tiers.items() if t >= Tier.WATCH]
+
+    def allows(self, action: str) -> bool:
+        if action in {"view", "join"}:
+            return True
+        if action == "write":
+            return self.acknowledged and (
+                self.may_write(None) or any(self.may_write(c) for c in self.tiers)
+            )
+        if action == "chair":
+            return self.is_chair
+        if action == "manage":
+            return self.is_manager
+        if action == "feedback":
+            return self.attended
+        raise ValueError(f"unknown action {action!r}")
+
+    def may_edit_prep(self, case_id: int) -> bool:
+        # 準備シート: the case's lead coordinator, before the meeting is closed.
+        return case_id in self.lead_of and self.conference.is_open_for_edits
+
+    def may_read_ask(self, ask: PrepAsk, case_id: int) -> bool:
+        if self.tier_for(case_id) < ask.tier:
+            return False
+        return case_id in self.lead_of or self.is_manager or ask.agency_id in agency_ids(self.user)
+
+    def may_answer_ask(self, ask: PrepAsk, case_id: int) -> bool:
+        if not self.conference.is_open_for_edits or self.tier_for(case_id) < ask.tier:
+            return False
+        return any(
+            m.agency_id == ask.agency_id and m.role in WRITER_ROLES for m in _memberships(self.user)
+        )
+
+
+def conferences_visible_to(user: Any) -> QuerySet[Conference]:
+    """Conferences the user is a member of, filtered in the database."""
+    from conferences.models import Conference, ConferenceCase
+
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Conference.objects.none()
+    agencies = agency_ids(user)
+    coordinator_agencies = [
+        m.agency_id for m in _memberships(user) if m.role == Membership.Role.COORDINATOR
+    ]
+    coordinated = ConferenceCase.objects.filter(
+        conference=OuterRef("pk"),
+        case__shares__in=Share.objects.filter(
+            Share.active_q(), coordinates=True, agency_id__in=coordinator_agencies
+        ),
+    )
+    invited = Q(invitations__user=user) | Q(
+        invitations__user__isnull=True, invitations__agency_id__in=agencies
+    )
+    member = (
+        Q(chair=user) | Q(minute_taker=user) | Q(created_by=user) | invited | Exists(coordinated)
+    )
+    ids = Conference.objects.filter(member).values("pk")
+    return Conference.objects.filter(pk__in=ids)
+
+
+def conference_access(user: Any, conference: Conference) -> ConferenceAccess | None:
+    """The user's access to `conference`, or None when it must not exist for them."""
+    from conferences.models import Participant
+
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return None
+    memberships = _memberships(user)
+    my_agencies = {m.agency_id for m in memberships}
+    invitations = list(conference.invitations.all())
+    personal = next((i for i in invitations if i.user_id == user.pk), None)
+    invited_agencies = [
+        i.agency_id for i in invitations if i.user_id is None and i.agency_id in my_agencies
+    ]
+    access = ConferenceAccess(
+        conference=conference,
+        user=user,
+        is_invited=bool(personal or invited_agencies),
+        is_chair=conference.chair_id == user.pk,
+        is_minute_taker=conference.minute_taker_id == user.pk,
+    )
+    if personal:
+        access.agency_id = personal.agency_id
+    elif invited_agencies:
+        access.agency_id = invited_agencies[0]
+    elif memberships:
+        access.agency_id = memberships[0].agency_id
+    for link in conference.items.select_related("case"):
+        case = link.case
+        ca = case_access(user, case)
+        access.tiers[case.pk] = ca.tier if ca else 0
+        access.contributes[case.pk] = bool(ca and ca.allows("contribute"))
+        if ca and ca.coordinates and is_coordinator(user):
+            access.is_manager = True
+        if case.lead_coordinator_id == user.pk and ca is not None:
+            access.lead_of.add(case.pk)
+    if conference.created_by_id == user.pk:
+        access.is_manager = True
+    member = access.is_invited or access.is_chair or access.is_minute_taker or access.is_manager
+    if not member:
+        return None
+    p = Participant.objects.filter(conference=conference, user=user).first()
+    if p is not None:
+        access.acknowledged = p.acknowledged_at is not None
+        access.attended = p.joined_at is not None or p.acknowledged_at is not None
+    return access
+
+
+def refresh_access(access: ConferenceAccess) -> ConferenceAccess | None:
+    """Re-check a live participant's access before each operation, in two queries: the
+    conference's state with the reader's invitation and acknowledgement, and their active
+    shares of its cases. Same rules as `conference_access` (tier = share tier capped by role;
+    contribute = the share allows it and the role writes); a person-level guardian right
+    only matters for export, which no live operation does."""
+    from conferences.models import Conference, Invitation, Participant
+
+    user = access.user
+    if not getattr(user, "is_active", False):
+        return None
+    memberships = _memberships(user)
+    caps = agency_caps(user)
+    role_by_agency = {m.agency_id: m.role for m in memberships}
+    invited = Invitation.objects.filter(
+        Q(user=user) | Q(user__isnull=True, agency_id__in=list(caps)), conference=OuterRef("pk")
+    )
+    acknowledged = Participant.objects.filter(
+        conference=OuterRef("pk"), user=user, acknowledged_at__isnull=False
+    )
+    conference = (
+        Conference.objects.filter(pk=access.conference.pk)
+        .annotate(_invited=Exists(invited), _acknowledged=Exists(acknowledged))
+        .first()
+    )
+    if conference is None:
+        return None
+    access.conference = conference
+    access.is_chair = conference.chair_id == user.pk
+    access.is_minute_taker = conference.minute_taker_id == user.pk
+    access.is_invited = conference._invited  # type: ignore[attr-defined]
+    access.acknowledged = conference._acknowledged  # type: ignore[attr-defined]
+    tiers = dict.fromkeys(access.tiers, 0)  # the agenda's cases do not change while live
+    contributes = dict.fromkeys(access.tiers, False)
+    coordinates = False
+    for case_id, agency_id, tier, may_contribute, coord in Share.objects.filter(
+        Share.active_q(), case_id__in=list(tiers), agency_id__in=list(caps)
+    ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates"):
+        role = role_by_agency[agency_id]
+        tiers[case_id] = max(tiers[case_id], min(tier, caps[agency_id]))
+        writes = (may_contribute and role in WRITER_ROLES) or (
+            coord and role == Membership.Role.COORDINATOR
+        )
+        contributes[case_id] = contributes[case_id] or writes
+        coordinates = coordinates or (coord and role == Membership.Role.COORDINATOR)
+    access.tiers, access.contributes = tiers, contributes
+    access.is_manager = coordinates or conference.created_by_id == user.pk
+    if not (access.is_invited or access.is_chair or access.is_minute_taker or access.is_manager):
+        return None
+    return access
+
+
+def may_schedule_for(user: Any, case: Case) -> bool:
+    """Coordinators who coordinate a case may put it on a conference's agenda."""
+    ca = case_access(user, case)
+    return bool(ca and ca.coordinates and is_coordinator(user))
+
+
+def may_schedule(user: Any) -> bool:
+    return is_coordinator(user)
+
+
+def schedulable_cases(user: Any) -> QuerySet[Case]:
+    from casework.models import Case
+
+    coordinator_agencies = [
+        m.agency_id for m in _memberships(user) if m.role == Membership.Role.COORDINATOR
+    ]
+    if not coordinator_agencies:
+        return Case.objects.none()
+    coordinating = Share.objects.filter(
+        Share.active_q(), case=OuterRef("pk"), coordinates=True, agency_id__in=coordinator_agencies
+    )
+    return Case.objects.filter(Exists(coordinating))

@@ -1,0 +1,296 @@
+"""Scheduling with a legal basis: 支援会議 grants shares (106-6), 重層的支援会議 needs consent,
+the move between them; preparation, attendance, closing and feedback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from conferences import services
+from conferences.models import AgendaItem, Conference, Participant
+from permissions.conferences import conference_access
+from permissions.models import Share, Tier
+from permissions.services import consent_record
+from tests.conferences.conftest import acknowledge, make_live, schedule
+from tests.factories import AgencyFactory, MembershipFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def housing(cast):  # type: ignore[no-untyped-def]
+    """An agency with no share of the cast's case yet, with one professional."""
+    agency = AgencyFactory(name="住宅課")
+    MembershipFactory(user=UserFactory(username="housing", last_name="森"), agency=agency)
+    return agency
+
+
+def test_support_meeting_appoints_invited_agencies_with_basis_106_6(cast, housing):
+    conference = schedule(
+        cast,
+        agencies=[cast.council, cast.professional_agency, housing],
+        member_tier=Tier.SUPPORT,
+    )
+    share = Share.objects.get(case=cast.case, agency=housing)
+    assert share.basis == Share.Basis.SUPPORT_MEETING
+    assert share.tier == Tier.SUPPORT and share.may_contribute
+    assert conference.legal_basis and "106" in conference.legal_basis
+    # The existing intake share of the council is untouched.
+    council = Share.objects.get(case=cast.case, agency=cast.council)
+    assert council.basis == Share.Basis.INTAKE and council.tier == Tier.SENSITIVE
+
+
+def test_double_submit_creates_one_conference(cast):
+    token = uuid.uuid4().hex
+    first = schedule(cast, token=token)
+    second = schedule(cast, token=token)
+    assert first.pk == second.pk
+    assert Conference.objects.count() == 1
+
+
+def test_multilayer_needs_consent_covering_invited_agencies(cast, housing):
+    with pytest.raises(ValidationError) as exc:
+        schedule(
+            cast,
+            kind=Conference.Kind.MULTILAYER,
+            agencies=[cast.council, cast.professional_agency],
+        )
+    assert "consent" in str(exc.value).lower()
+    assert not Conference.objects.exists()
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    with pytest.raises(ValidationError) as exc:
+        schedule(
+            cast,
+            kind=Conference.Kind.MULTILAYER,
+            agencies=[cast.council, cast.professional_agency, housing],
+        )
+    assert "住宅課" in str(exc.value)
+    conference = schedule(
+        cast, kind=Conference.Kind.MULTILAYER, agencies=[cast.council, cast.professional_agency]
+    )
+    assert conference.items.get().consent is not None
+
+
+def test_withdrawn_consent_blocks_a_multilayer_meeting(cast):
+    from permissions.services import consent_withdraw
+
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    consent_withdraw(actor=cast.coordinator, consent=consent)
+    with pytest.raises(ValidationError):
+        schedule(
+            cast,
+            kind=Conference.Kind.MULTILAYER,
+            agencies=[cast.council, cast.professional_agency],
+        )
+
+
+def test_move_to_multilayer_once_consent_is_recorded(cast, housing):
+    conference = schedule(cast, agencies=[cast.council, cast.professional_agency, housing])
+    status = services.multilayer_move_status(cast.case, conference)
+    assert not status["possible"]
+    with pytest.raises(ValidationError):
+        services.case_move_to_multilayer(actor=cast.coordinator, case=cast.case)
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, housing],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    status = services.multilayer_move_status(cast.case, conference)
+    assert status["possible"]
+    moved, missing = services.case_move_to_multilayer(actor=cast.coordinator, case=cast.case)
+    assert moved == consent
+    housing_share = Share.objects.get(case=cast.case, agency=housing)
+    assert housing_share.basis == Share.Basis.CONSENT and housing_share.consent == consent
+    # The residents' group is not covered: it stays a 106-6 member, and is reported.
+    assert [a.name for a in missing] == ["民生委員協議会"]
+    assert Share.objects.get(case=cast.case, agency=cast.residents_agency).basis == (
+        Share.Basis.SUPPORT_MEETING
+    )
+    # And now a multi-layered meeting can be scheduled for the covered agencies.
+    schedule(
+        cast,
+        kind=Conference.Kind.MULTILAYER,
+        agencies=[cast.council, cast.professional_agency, housing],
+    )
+
+
+def test_only_coordinators_of_the_case_schedule(cast):
+    with pytest.raises(ValidationError):
+        schedule(cast, actor=cast.professional)
+
+
+def test_schedule_refuses_past_dates_and_outside_chairs(cast):
+    with pytest.raises(ValidationError) as exc:
+        schedule(
+            cast,
+            starts_at=timezone.now() - dt.timedelta(hours=1),
+            chair=cast.outsider,
+            agencies=[cast.professional_agency],
+        )
+    assert set(exc.value.message_dict) >= {"starts_at", "chair"}
+
+
+def test_agenda_per_case_children_first(cast):
+    from tests.factories import CaseFactory, ShareFactory
+
+    child_case = CaseFactory(label="若者ケアラー世帯", lead_coordinator=cast.coordinator)
+    ShareFactory(
+        case=child_case,
+        agency=cast.council,
+        tier=Tier.SENSITIVE,
+        coordinates=True,
+        basis=Share.Basis.INTAKE,
+    )
+    conference = schedule(
+        cast,
+        cases=[
+            services.CaseOnAgenda(cast.case),
+            services.CaseOnAgenda(child_case, concerns_children=True),
+        ],
+    )
+    items = list(conference.agenda.all())
+    assert items[0].case == child_case
+    assert [i.kind for i in items[:5]] == [
+        AgendaItem.Kind.SITUATION,
+        AgendaItem.Kind.REVIEW,
+        AgendaItem.Kind.DISCUSSION,
+        AgendaItem.Kind.DECISIONS,
+        AgendaItem.Kind.ROLES,
+    ]
+    assert items[-1].kind == AgendaItem.Kind.OTHER and items[-1].case is None
+
+
+def test_prep_sheet_by_lead_coordinator_and_asks_answered_by_the_agency(cast):
+    conference = schedule(cast)
+    acknowledge(conference, cast.coordinator, cast.professional)
+    coord = conference_access(cast.coordinator, conference)
+    link = conference.items.get()
+    services.prep_sheet_update(
+        actor=cast.coordinator,
+        access=coord,
+        sheet=link.prep,
+        household="母と長男",
+        current_support="ケアマネ訪問",
+        agencies_to_involve="地域包括",
+    )
+    prof = conference_access(cast.professional, conference)
+    with pytest.raises(ValidationError):
+        services.prep_sheet_update(
+            actor=cast.professional,
+            access=prof,
+            sheet=link.prep,
+            household="x",
+            current_support="",
+            agencies_to_involve="",
+        )
+    ask = services.prep_ask_add(
+        actor=cast.coordinator,
+        access=coord,
+        sheet=link.prep,
+        agency=cast.professional_agency,
+        question="最近の様子は？",
+        tier=Tier.SUPPORT,
+    )
+    assert prof.may_read_ask(ask, cast.case.pk)
+    resident = conference_access(cast.resident, conference)
+    assert not resident.may_read_ask(ask, cast.case.pk)
+    services.prep_ask_answer(actor=cast.professional, access=prof, ask=ask, answer="落ち着いている")
+    ask.refresh_from_db()
+    assert ask.answer == "落ち着いている" and ask.answered_by == cast.professional
+    with pytest.raises(ValidationError):
+        services.prep_ask_answer(actor=cast.resident, access=resident, ask=ask, answer="x")
+
+
+def test_acknowledgement_attendance_and_apologies(cast):
+    conference = schedule(cast)
+    services.apologies_record(
+        actor=cast.resident,
+        access=conference_access(cast.resident, conference),
+        user=cast.resident,
+        note="所用のため",
+    )
+    acknowledge(conference, cast.professional)
+    p = Participant.objects.get(conference=conference, user=cast.professional)
+    assert p.acknowledged_at is not None and p.statement_ack == conference.confidentiality_statement
+    assert Participant.objects.get(conference=conference, user=cast.resident).apologies
+    with pytest.raises(ValidationError):
+        services.apologies_record(
+            actor=cast.professional,
+            access=conference_access(cast.professional, conference),
+            user=cast.resident,
+        )
+
+
+def test_close_and_feedback(cast):
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+    with pytest.raises(ValidationError):
+        services.feedback_give(actor=cast.professional, access=prof, useful="yes", role_clear="yes")
+    with pytest.raises(ValidationError):
+        services.conference_close(actor=cast.professional, access=prof)
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.CLOSED
+    prof = conference_access(cast.professional, conference)
+    fb = services.feedback_give(
+        actor=cast.professional, access=prof, useful="partly", role_clear="yes", comment="有益"
+    )
+    assert fb.agency == cast.professional_agency
+    outsider_access = conference_access(cast.outsider, conference)
+    assert outsider_access is None
+
+
+def test_invitees_see_upcoming_conferences(cast):
+    from conferences.selectors import upcoming_for
+
+    conference = schedule(cast)
+    assert list(upcoming_for(cast.professional)) == [conference]
+    assert list(upcoming_for(cast.resident)) == [conference]
+    assert list(upcoming_for(cast.outsider)) == []
+
+
+def test_multilayer_meeting_does_not_start_once_consent_is_withdrawn(cast):
+    from permissions.services import consent_withdraw
+
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    conference = schedule(
+        cast, kind=Conference.Kind.MULTILAYER, agencies=[cast.council, cast.professional_agency]
+    )
+    consent_withdraw(actor=cast.coordinator, consent=consent)
+    with pytest.raises(ValidationError) as exc:
+        services.conference_start(
+            actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+        )
+    assert "山﨑さん世帯" in str(exc.value)
+    conference.refresh_from_db()
+    assert conference.state == Conference.State.SCHEDULED

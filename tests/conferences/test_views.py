@@ -1,0 +1,257 @@
+"""The access matrix over every conference URL and the shared cast, and what pages show."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from conferences import live
+from conferences.models import Conference, PrepAsk
+from permissions.conferences import conference_access
+from permissions.models import Tier
+from tests.conferences.conftest import make_live, schedule
+
+pytestmark = pytest.mark.django_db
+
+SENSITIVE_NOTE = "要配慮ページ：服薬中断について"
+SUPPORT_NOTE = "支援ページ：就労支援の相談"
+WATCH_NOTE = "見守りページ：夜の灯り"
+
+
+def _urls(conference: Conference) -> dict[str, str]:
+    pk = conference.pk
+    link = conference.items.get()
+    ask = PrepAsk.objects.filter(sheet__conference_case=link).first()
+    urls = {
+        "detail": reverse("conferences:conference-detail", args=[pk]),
+        "live": reverse("conferences:conference-live", args=[pk]),
+        "prep": reverse("conferences:prep-edit", args=[pk, link.pk]),
+        "feedback-results": reverse("conferences:feedback-results", args=[pk]),
+    }
+    if ask:
+        urls["ask"] = reverse("conferences:ask-answer", args=[pk, ask.pk])
+    return urls
+
+
+@pytest.fixture
+def live_conference(cast):  # type: ignore[no-untyped-def]
+    conference = make_live(cast)
+    access = conference_access(cast.coordinator, conference)
+    item = conference.agenda.filter(case__isnull=False).first()
+    for n, (text, tier) in enumerate([(SENSITIVE_NOTE, 3), (SUPPORT_NOTE, 2), (WATCH_NOTE, 1)]):
+        live.live_apply(
+            actor=cast.coordinator,
+            access=access,
+            client_op_id=f"v{n}",
+            op="note.add",
+            args={"item": item.pk, "text": text, "tier": tier},
+        )
+    PrepAsk.objects.create(
+        sheet=conference.items.get().prep,
+        agency=cast.professional_agency,
+        question="最近の様子",
+        asked_by=cast.coordinator,
+        tier=Tier.SUPPORT,
+    )
+    return conference
+
+
+EXPECTED = {
+    "coordinator": {"detail": 200, "live": 200, "prep": 200, "feedback-results": 200, "ask": 403},
+    "professional": {"detail": 200, "live": 200, "prep": 403, "feedback-results": 403, "ask": 200},
+    "resident": {"detail": 200, "live": 200, "prep": 403, "feedback-results": 403, "ask": 404},
+    "outsider": dict.fromkeys(["detail", "live", "prep", "feedback-results", "ask"], 404),
+}
+
+
+@pytest.mark.parametrize("who", ["coordinator", "professional", "resident", "outsider"])
+def test_access_matrix(cast, live_conference, who):
+    client = cast.client_for(who)
+    for name, url in _urls(live_conference).items():
+        assert client.get(url).status_code == EXPECTED[who][name], (who, name)
+
+
+def test_anonymous_is_sent_to_login(cast, live_conference):
+    client = cast.client_for("anonymous")
+    for url in _urls(live_conference).values():
+        response = client.get(url)
+        assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_missing_conference_is_404(cast):
+    client = cast.client_for("coordinator")
+    assert client.get(reverse("conferences:conference-detail", args=[9999])).status_code == 404
+
+
+def test_live_page_shows_each_reader_only_their_tier(cast, live_conference):
+    pages = {
+        who: cast.client_for(who)
+        .get(reverse("conferences:conference-live", args=[live_conference.pk]))
+        .content.decode()
+        for who in ("coordinator", "professional", "resident")
+    }
+    assert all(t in pages["coordinator"] for t in (SENSITIVE_NOTE, SUPPORT_NOTE, WATCH_NOTE))
+    assert SUPPORT_NOTE in pages["professional"] and SENSITIVE_NOTE not in pages["professional"]
+    assert WATCH_NOTE in pages["resident"]
+    assert SUPPORT_NOTE not in pages["resident"] and SENSITIVE_NOTE not in pages["resident"]
+    # Read-only agency: no compose form.
+    assert 'id="compose"' not in pages["resident"]
+    assert 'id="compose"' in pages["professional"]
+
+
+def test_no_case_content_before_acknowledgement(cast):
+    conference = schedule(cast)
+    client = cast.client_for("professional")
+    live_url = reverse("conferences:conference-live", args=[conference.pk])
+    response = client.get(live_url)
+    assert response.status_code == 302
+    detail = client.get(reverse("conferences:conference-detail", args=[conference.pk]))
+    html = detail.content.decode()
+    assert "山﨑さん世帯: " not in html  # agenda titles appear only after acknowledging
+    assert conference.confidentiality_statement[:10] in html
+    client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
+    )
+    assert client.get(live_url).status_code == 200
+
+
+def test_script_in_a_note_is_rendered_inert(cast, live_conference):
+    access = conference_access(cast.coordinator, live_conference)
+    item = live_conference.agenda.filter(case__isnull=False).first()
+    live.live_apply(
+        actor=cast.coordinator,
+        access=access,
+        client_op_id="xss",
+        op="note.add",
+        args={"item": item.pk, "text": "<script>alert('x')</script>", "tier": 2},
+    )
+    html = (
+        cast.client_for("coordinator")
+        .get(reverse("conferences:conference-live", args=[live_conference.pk]))
+        .content.decode()
+    )
+    assert "<script>alert('x')</script>" not in html
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in html
+
+
+def test_schedule_form_and_double_submit(cast):
+    client = cast.client_for("coordinator")
+    url = reverse("conferences:conference-create")
+    assert client.get(url).status_code == 200
+    assert cast.client_for("professional").get(url).status_code == 403
+    data = {
+        "token": "tok-123",
+        "kind": Conference.Kind.SUPPORT_MEETING,
+        "title": "支援会議",
+        "starts_at": "2099-01-10T10:00",
+        "duration_minutes": 60,
+        "cases": [cast.case.pk],
+        "agencies": [cast.council.pk, cast.professional_agency.pk],
+        "chair": cast.coordinator.pk,
+        "member_tier": 2,
+        "members_contribute": "on",
+        "confidentiality_statement": "秘密を守ります。",
+    }
+    first = client.post(url, data)
+    second = client.post(url, data)
+    assert first.status_code == 302 and first["Location"] == second["Location"]
+    assert Conference.objects.count() == 1
+
+
+def test_multilayer_without_consent_says_what_is_missing(cast):
+    client = cast.client_for("coordinator")
+    response = client.post(
+        reverse("conferences:conference-create"),
+        {
+            "token": "tok-ml",
+            "kind": Conference.Kind.MULTILAYER,
+            "title": "重層的支援会議",
+            "starts_at": "2099-01-10T10:00",
+            "duration_minutes": 60,
+            "cases": [cast.case.pk],
+            "agencies": [cast.professional_agency.pk],
+            "chair": cast.coordinator.pk,
+            "member_tier": 2,
+            "confidentiality_statement": "秘密を守ります。",
+        },
+    )
+    assert response.status_code == 200
+    assert "山﨑さん世帯" in response.content.decode()
+    assert not Conference.objects.exists()
+
+
+def test_dashboard_lists_upcoming_conferences(cast):
+    conference = schedule(cast)
+    html = cast.client_for("resident").get(reverse("dashboard")).content.decode()
+    assert conference.title in html
+    assert (
+        conference.title
+        not in cast.client_for("outsider").get(reverse("dashboard")).content.decode()
+    )
+
+
+def test_feedback_after_closing(cast, live_conference):
+    client = cast.client_for("professional")
+    url = reverse("conferences:feedback", args=[live_conference.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"})
+    assert response.status_code == 200  # not closed yet: the form shows the error
+    cast.client_for("coordinator").post(
+        reverse("conferences:conference-close", args=[live_conference.pk])
+    )
+    assert (
+        client.post(
+            url, {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"}
+        ).status_code
+        == 302
+    )
+    results = (
+        cast.client_for("coordinator")
+        .get(reverse("conferences:feedback-results", args=[live_conference.pk]))
+        .content.decode()
+    )
+    assert "次回は早めに" in results and "鈴木" in results
+    assert cast.client_for("outsider").get(url).status_code == 404
+
+
+def test_reading_the_live_page_is_audited_per_case(cast, live_conference):
+    from permissions.models import AuditEvent
+
+    cast.client_for("resident").get(
+        reverse("conferences:conference-live", args=[live_conference.pk])
+    )
+    row = AuditEvent.objects.filter(actor=cast.resident, action="case_view").get()
+    assert row.case == cast.case and row.tier == Tier.WATCH
+    assert row.reason == f"conference {live_conference.pk}"
+
+
+def test_move_to_multilayer_from_the_conference_page(cast):
+    from django.utils import timezone
+
+    from permissions.models import Share
+    from permissions.services import consent_record
+
+    conference = schedule(cast)
+    client = cast.client_for("coordinator")
+    client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
+    )
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    assert "record the person" in client.get(detail).content.decode()
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, cast.residents_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    assert "重層的支援会議" in client.get(detail).content.decode()
+    link = conference.items.get()
+    move = reverse("conferences:move-to-multilayer", args=[conference.pk, link.pk])
+    assert cast.client_for("professional").post(move).status_code == 403
+    response = client.post(move)
+    assert response.status_code == 302 and "kind=multilayer" in response["Location"]
+    assert Share.objects.get(case=cast.case, agency=cast.professional_agency).basis == "consent"
+    form = client.get(response["Location"]).content.decode()
+    assert 'value="multilayer" selected' in form

@@ -1,0 +1,178 @@
+"""The live conference page in a real browser: two agencies, live updates without reload,
+tier filtering, reload, a dropped socket, offline edits; accessible and phone-sized."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from conferences import services
+from permissions.conferences import conference_access
+from tests.conferences.conftest import acknowledge, schedule
+from tests.conftest import make_cast
+from tests.e2e.conftest import (
+    assert_fits_phone,
+    assert_no_serious_axe_violations,
+    login,
+    new_context,
+)
+from tests.factories import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+SENSITIVE = "要配慮ブラウザ：精神科の受診歴について"
+SUPPORT = "支援ブラウザ：来週ケアマネが訪問する"
+DURING_DROP = "切断中に追加されたメモ"
+OFFLINE = "オフライン中に書いたメモ"
+
+
+def _live_conference():  # type: ignore[no-untyped-def]
+    cast = make_cast()
+    conference = schedule(cast)
+    acknowledge(conference, cast.coordinator)
+    services.conference_start(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    return cast, conference
+
+
+def _add_note(page, text: str, tier: str) -> None:  # type: ignore[no-untyped-def]
+    page.fill("#compose-text", text)
+    page.select_option("#compose-tier", tier)
+    page.click("#compose button[type=submit]")
+
+
+def test_two_agencies_share_a_live_page(otagai_server, browser):
+    cast, conference = _live_conference()
+    base = otagai_server.url
+    ctx_a, ctx_b = new_context(browser), new_context(browser)
+    a, b = ctx_a.new_page(), ctx_b.new_page()
+    login(a, otagai_server, "coordinator", PASSWORD)
+    login(b, otagai_server, "professional", PASSWORD)
+
+    a.goto(f"{base}/conferences/{conference.pk}/live/")
+    a.wait_for_selector("#conn.conn--connected")
+    # B must acknowledge the confidentiality statement before any case content.
+    b.goto(f"{base}/conferences/{conference.pk}/live/")
+    assert b.url.endswith(f"/conferences/{conference.pk}/")
+    assert "山﨑さん世帯: " not in b.content()
+    assert_no_serious_axe_violations(b, "conference detail before acknowledgement")
+    b.check("input[name=agree]")
+    b.click("form[action$='acknowledge/'] button[type=submit]")
+    b.wait_for_selector("#conn.conn--connected")
+    assert_no_serious_axe_violations(b, "live page")
+    a.wait_for_selector(f"#presence li[data-user='{cast.professional.pk}']")
+
+    _add_note(a, SENSITIVE, "3")
+    _add_note(a, SUPPORT, "2")
+    a.fill("#action-title", "介護保険の申請を支援する")
+    a.select_option("#action-owner-user", str(cast.professional.pk))
+    a.fill("#action-due", (timezone.localdate() + dt.timedelta(days=7)).isoformat())
+    a.click("#action-form button[type=submit]")
+    a.wait_for_selector(".record[data-kind=action] >> text=介護保険の申請を支援する")
+
+    b.wait_for_selector(f"text={SUPPORT}")
+    b.wait_for_selector("text=介護保険の申請を支援する")
+    a.wait_for_selector(f"text={SENSITIVE}")
+    b.wait_for_timeout(500)
+    assert SENSITIVE not in b.content()
+
+    a.reload()
+    a.wait_for_selector("#conn.conn--connected")
+    for text in (SENSITIVE, SUPPORT, "介護保険の申請を支援する"):
+        assert a.locator(f"text={text}").count() == 1
+
+    # B's socket dies; A writes meanwhile; B reconnects and loses nothing.
+    b.evaluate("otagaiLive.drop()")
+    _add_note(a, DURING_DROP, "2")
+    b.wait_for_selector(f"text={DURING_DROP}")
+    b.wait_for_selector("#conn.conn--connected")
+
+    # B offline: the edit waits in the outbox and is sent on reconnect.
+    ctx_b.set_offline(True)
+    b.evaluate("otagaiLive.drop()")
+    b.wait_for_selector("#conn.conn--offline, #conn.conn--reconnecting")
+    _add_note(b, OFFLINE, "2")
+    b.wait_for_selector("#outbox >> text=1")
+    ctx_b.set_offline(False)
+    b.wait_for_selector("#conn.conn--connected", timeout=20_000)
+    a.wait_for_selector(f"text={OFFLINE}")
+    assert b.locator(f"text={OFFLINE}").count() == 1
+    assert SENSITIVE not in b.content()
+    assert_no_serious_axe_violations(a, "live page with notes")
+    ctx_a.close()
+    ctx_b.close()
+
+
+def test_conference_pages_fit_a_phone(otagai_server, browser):
+    cast, conference = _live_conference()
+    acknowledge(conference, cast.resident)
+    ctx = new_context(browser, phone=True)
+    page = ctx.new_page()
+    login(page, otagai_server, "resident", PASSWORD)
+    for path in [
+        "/dashboard/",
+        "/conferences/",
+        f"/conferences/{conference.pk}/",
+        f"/conferences/{conference.pk}/live/",
+    ]:
+        page.goto(otagai_server.url + path)
+        if path.endswith("live/"):
+            page.wait_for_selector("#conn.conn--connected")
+        assert_fits_phone(page)
+        assert_no_serious_axe_violations(page, path)
+    ctx.close()
+    ctx = new_context(browser, phone=True)
+    page = ctx.new_page()
+    login(page, otagai_server, "coordinator", PASSWORD)
+    link = conference.items.first()
+    for path in [
+        "/conferences/new/",
+        f"/conferences/{conference.pk}/live/",
+        f"/conferences/{conference.pk}/cases/{link.pk}/prep/",
+        f"/conferences/{conference.pk}/feedback/results/",
+    ]:
+        page.goto(otagai_server.url + path)
+        assert_fits_phone(page)
+        assert_no_serious_axe_violations(page, path)
+    ctx.close()
+
+
+def test_preparation_and_feedback_pages_fit_a_phone(otagai_server, browser):
+    from conferences.models import PrepAsk
+    from permissions.models import Tier
+
+    cast, conference = _live_conference()
+    acknowledge(conference, cast.professional)
+    ask = PrepAsk.objects.create(
+        sheet=conference.items.get().prep,
+        agency=cast.professional_agency,
+        question="最近の訪問で気づいたことは？",
+        asked_by=cast.coordinator,
+        tier=Tier.SUPPORT,
+    )
+    ctx = new_context(browser, phone=True)
+    page = ctx.new_page()
+    login(page, otagai_server, "professional", PASSWORD)
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/asks/{ask.pk}/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "ask answer")
+    page.fill("#id_answer", "玄関先で会話できた")
+    page.click("main form button[type=submit]")
+    assert "玄関先で会話できた" in page.content()
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/feedback/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "feedback form")
+    page.check("input[name=useful][value=yes]")
+    page.check("input[name=role_clear][value=partly]")
+    page.click("main form button[type=submit]")
+    assert page.url.endswith(f"/conferences/{conference.pk}/")
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "closed conference detail")
+    ctx.close()
