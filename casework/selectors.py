@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -41,14 +42,47 @@ def case_list(
     return qs.order_by("-updated_at", "-pk")
 
 
+# Fields the list shows (watch tier only): the list never loads longer or higher-tier text.
+LIST_FIELDS = ("label", "life_area__name", "small_area__name", "status", "updated_at")
+# Past this many matches the list says "more than N" and asks for a narrower search: nobody
+# pages through 100,000 cases, and counting them all costs more than the page itself.
+LIST_COUNT_LIMIT = 1000
+
+
+class CappedPaginator(Paginator):
+    """Counts up to `limit + 1` rows; `capped` tells the page to say "more than limit"."""
+
+    def __init__(self, object_list: Any, per_page: int, *, limit: int, count: int | None = None):
+        super().__init__(object_list, per_page)
+        self.limit = limit
+        self._given_count = count
+
+    @cached_property
+    def _counted(self) -> int:
+        if self._given_count is not None:
+            return self._given_count
+        return self.object_list[: self.limit + 1].count()  # type: ignore[attr-defined]
+
+    @cached_property
+    def count(self) -> int:  # type: ignore[override]
+        return min(self._counted, self.limit)
+
+    @property
+    def capped(self) -> bool:
+        return self._counted > self.limit
+
+
 def case_list_page(
     user: Any, *, page: int | str | None, per_page: int, **filters: Any
 ) -> Page[Case]:
     """One page of `case_list`. Unfiltered, the count comes from the reader's shares alone:
-    the same number, without joining every case the reader may see (docs/performance.md)."""
-    paginator = Paginator(case_list(user, **filters), per_page)
+    the same number, without joining every case the reader may see (docs/performance.md).
+    Counting stops past LIST_COUNT_LIMIT."""
+    qs = case_list(user, **filters).only(*LIST_FIELDS)
+    given = None
     if not any(filters.values()):
-        paginator.count = visible_case_count(user)
+        given = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1)
+    paginator = CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=given)
     return paginator.get_page(page)
 
 

@@ -68,6 +68,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
         request=request,
         q=filters.get("q", ""),
         count=page.paginator.count,
+        capped=page.paginator.capped,
     )
     querystring = request.GET.copy()
     querystring.pop("page", None)

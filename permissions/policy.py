@@ -142,23 +142,25 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
     )
 
 
-def visible_case_count(user: Any) -> int:
+def visible_case_count(user: Any, limit: int | None = None) -> int:
     """How many cases `cases_visible_to(user)` holds, counted on the shares alone.
 
     A share is one row per case and agency, and its case always exists (foreign key), so the
     user's active shares give the count without visiting every case: at 100,000 cases this
     is an index-only scan instead of a join (docs/performance.md). Same rule: `active_q`.
+    With `limit`, counting stops there (a list shows "more than N" past it).
     """
     caps = agency_caps(user)
     if not caps:
         return 0
     if has_emergency_access(user):
         # A break-glass or a declaration adds cases without a share: count them properly.
-        return cases_visible_to(user).count()
-    shares = Share.objects.filter(Share.active_q(), agency_id__in=list(caps))
-    if len(caps) == 1:
-        return shares.count()
-    return shares.values("case_id").distinct().count()
+        visible = cases_visible_to(user)
+        return (visible[:limit] if limit else visible).count()
+    shares: Any = Share.objects.filter(Share.active_q(), agency_id__in=list(caps))
+    if len(caps) > 1:
+        shares = shares.values("case_id").distinct()
+    return (shares[:limit] if limit else shares).count()
 
 
 @dataclass

@@ -68,3 +68,19 @@ def test_search_is_audited(cast):
     event = AuditEvent.objects.get(action="case_search")
     assert event.actor == cast.professional
     assert event.detail["q"] == "やまさき"
+
+
+def test_count_stops_past_the_limit_and_says_so(cast, monkeypatch):
+    from casework import selectors
+
+    monkeypatch.setattr(selectors, "LIST_COUNT_LIMIT", 3)
+    for i in range(4):
+        case = CaseFactory(
+            label=f"追加{i}さん世帯", life_area=cast.area, lead_coordinator=cast.coordinator
+        )
+        ShareFactory(case=case, agency=cast.professional_agency, tier=Tier.SUPPORT)
+    html = list_html(cast, "professional")
+    assert "3 件以上" in html or "More than 3 cases" in html
+    html = list_html(cast, "professional", life_area=cast.area.pk)  # filtered: counted per case
+    assert "3 件以上" in html or "More than 3 cases" in html
+    assert "1 件" in list_html(cast, "professional", q="やまさき")
