@@ -472,11 +472,14 @@ ACTIVE_SHARES = """
     AND (s.basis <> 'consent' OR (k.withdrawn_at IS NULL
         AND (k.expires_on IS NULL OR k.expires_on >= %(today)s)))
 """
-SHARE_COUNT_SQL = f"SELECT count(DISTINCT s.case_id) FROM {ACTIVE_SHARES}"
-SHARE_COUNT_ONE_AGENCY_SQL = f"SELECT count(*) FROM {ACTIVE_SHARES}"
+# The list counts at most LIST_COUNT_LIMIT + 1 rows ("more than 1,000"); so does the SQL.
+SHARE_COUNT_SQL = (
+    f"SELECT count(*) FROM (SELECT DISTINCT s.case_id FROM {ACTIVE_SHARES} LIMIT %(cap)s) x"
+)
+SHARE_COUNT_ONE_AGENCY_SQL = f"SELECT count(*) FROM (SELECT 1 FROM {ACTIVE_SHARES} LIMIT %(cap)s) x"
 LIST_COUNT_SQL = f"""
-SELECT count(*) FROM casework_case c
-WHERE EXISTS (SELECT 1 FROM {ACTIVE_SHARES} AND s.case_id = c.id) {{search}}
+SELECT count(*) FROM (SELECT 1 FROM casework_case c
+WHERE EXISTS (SELECT 1 FROM {ACTIVE_SHARES} AND s.case_id = c.id) {{search}} LIMIT %(cap)s) x
 """
 READER_TIER = f"""(SELECT max(LEAST(s.tier,
         (%(caps)s::int[])[array_position(%(agencies)s, s.agency_id)]))
@@ -533,7 +536,11 @@ def sql_list(user: Any, q: str) -> Callable[[int], tuple[int, list[int]]]:
 
     def run(_: int) -> tuple[int, list[int]]:
         with connection.cursor() as cur:
-            params = {**sql_params(cur, user), "pattern": pattern}
+            params = {
+                **sql_params(cur, user),
+                "pattern": pattern,
+                "cap": selectors.LIST_COUNT_LIMIT + 1,
+            }
             if q:
                 count_sql = LIST_COUNT_SQL.format(search=search)
             elif len(params["agencies"]) == 1:
@@ -541,7 +548,7 @@ def sql_list(user: Any, q: str) -> Callable[[int], tuple[int, list[int]]]:
             else:
                 count_sql = SHARE_COUNT_SQL
             cur.execute(count_sql, params)
-            count = cur.fetchone()[0]
+            count = min(cur.fetchone()[0], selectors.LIST_COUNT_LIMIT)
             cur.execute(LIST_PAGE_SQL.format(search=search), params)
             ids = [row[0] for row in cur.fetchall()]
         return count, ids
