@@ -181,6 +181,11 @@ class ConferenceConsumer(AsyncWebsocketConsumer):
     # --- receiving ---------------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        # Error frames speak the reader's language, not the server's default.
+        with translation.override(self.lang):
+            await self._receive(text_data)
+
+    async def _receive(self, text_data: str | None) -> None:
         if text_data is None or len(text_data) > MAX_FRAME:
             await self._error(None, "invalid", _("The message is too large or not text."))
             return

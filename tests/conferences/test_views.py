@@ -237,7 +237,7 @@ def test_move_to_multilayer_from_the_conference_page(cast):
         reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
     )
     detail = reverse("conferences:conference-detail", args=[conference.pk])
-    assert "record the person" in client.get(detail).content.decode()
+    assert "先に本人の同意を記録してください" in client.get(detail).content.decode()
     consent_record(
         actor=cast.coordinator,
         case=cast.case,
