@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('conferences', '0001_initial'),
-        ('permissions', '0007_community_issue'),
+        ('permissions', '0007_disclosure_basis_statistics'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
