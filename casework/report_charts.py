@@ -17,7 +17,7 @@ PATTERNS = """<defs>
 </defs>"""
 
 
-def _DESC() -> str:  # noqa: N802
+def _desc() -> str:
     return _("The table beside this chart gives the same figures.")
 
 
@@ -36,7 +36,7 @@ def bar_chart(*, chart_id: str, title: str, labels: list[str], values: list[str]
         f'viewBox="0 0 {label_w + bar_w + 50} {height}" '
         f'aria-labelledby="{chart_id}-title {chart_id}-desc">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(_DESC())}</desc>',
+        f'<desc id="{chart_id}-desc">{escape(_desc())}</desc>',
         PATTERNS.format(id=chart_id),
     ]
     for i, (label, shown, n) in enumerate(zip(labels, values, numbers, strict=True)):
@@ -75,7 +75,7 @@ def line_chart(*, chart_id: str, title: str, table: Table) -> SafeString:
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
         f'viewBox="0 0 {width} {height}" aria-labelledby="{chart_id}-title {chart_id}-desc">',
         f'<title id="{chart_id}-title">{escape(title)}</title>',
-        f'<desc id="{chart_id}-desc">{escape(_DESC())}</desc>',
+        f'<desc id="{chart_id}-desc">{escape(_desc())}</desc>',
         f'<line x1="{left}" y1="{height - bottom}" x2="{width - 5}" y2="{height - bottom}" '
         'stroke="#000"/>',
     ]
