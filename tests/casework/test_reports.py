@@ -259,3 +259,26 @@ def test_pdf_text(cast) -> None:
     assert str(FY) in text
     assert "山﨑" not in text
     assert DisclosureRecord.objects.filter(kind="unmet_needs_pdf").count() == 1
+
+
+@pytest.mark.django_db
+def test_tag_community_issue_on_conference(cast) -> None:
+    conf = Conference.objects.create(
+        kind=Conference.Kind.SUPPORT_MEETING,
+        title="x",
+        starts_at=at(2025, 6, 1),
+        chair=cast.coordinator,
+        created_by=cast.coordinator,
+        schedule_token="t2",
+    )
+    url = reverse("conferences:community-issues", args=[conf.pk])
+    outsider = cast.client_for("outsider").post(url, {"topic": "housing", "area": cast.area.pk})
+    assert outsider.status_code in (403, 404)
+    assert not CommunityIssue.objects.exists()
+    response = cast.client_for("coordinator").post(url, {"topic": "housing", "area": cast.area.pk})
+    assert response.status_code == 302
+    assert CommunityIssue.objects.get().topic == "housing"
+    page = cast.client_for("coordinator").get(
+        reverse("conferences:conference-detail", args=[conf.pk])
+    )
+    assert "地域課題" in page.content.decode()
