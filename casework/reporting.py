@@ -482,14 +482,21 @@ def action_table(filters: Filters) -> Table:
             if reason:
                 why = reason[1].get(str(values[1]), "")
             if not why:
-                why = str(labels.get(status, status))
+                why = (
+                    _("no reason recorded")
+                    if status == "not_done"
+                    else str(labels.get(status, status))
+                )
             rows[_("Not done: %(why)s") % {"why": why}] += 1
         else:
             rows[_("Not yet done")] += 1
     order = [_("Done")]
     if reason:
         order += [_("Not done: %(why)s") % {"why": w} for w in reason[1].values()]
-    order += [_("Not done: %(why)s") % {"why": labels[s]} for s in not_done]
+    order += [
+        _("Not done: %(why)s") % {"why": _("no reason recorded") if s == "not_done" else labels[s]}
+        for s in not_done
+    ]
     order += [_("Not yet done")]
     order = list(dict.fromkeys(order))
     return Table(

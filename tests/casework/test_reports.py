@@ -282,3 +282,51 @@ def test_tag_community_issue_on_conference(cast) -> None:
         reverse("conferences:conference-detail", args=[conf.pk])
     )
     assert "地域課題" in page.content.decode()
+
+
+def _action(cast, conf, status: str, reason: str = "") -> None:
+    from conferences.models import ActionItem
+
+    ActionItem.objects.create(
+        conference=conf,
+        author=cast.coordinator,
+        owner_user=cast.coordinator,
+        title="秘密のタイトル",
+        due_on=dt.date(2025, 7, 1),
+        status=status,
+        status_reason=reason,
+        created_at=at(2025, 6, 1),
+    )
+
+
+@pytest.mark.django_db
+def test_action_items_done_not_done_and_why(cast, monkeypatch) -> None:
+    from casework import reporting
+
+    conf = Conference.objects.create(
+        kind=Conference.Kind.SUPPORT_MEETING,
+        title="x",
+        starts_at=at(2025, 6, 1),
+        chair=cast.coordinator,
+        created_by=cast.coordinator,
+        schedule_token="t3",
+    )
+    for _i in range(6):
+        _action(cast, conf, "done")
+    for _i in range(5):
+        _action(cast, conf, "not_done", "free text here")
+    _action(cast, conf, "open")
+    table = unmet_needs_report(Filters(fy=FY)).table("actions")
+    counts = dict(zip(table.rows, (r[0] for r in table.cells), strict=True))
+    assert counts["Done"] == 6
+    # A reason without choices may be free text: never shown, counted as "no reason".
+    assert counts["Not done: no reason recorded"] == 5
+    assert "free text here" not in str(table.rows)
+    # Once a coded reason field exists (issue 5), its labels are used.
+    monkeypatch.setattr(
+        reporting, "_reason_field", lambda: ("status_reason", {"free text here": "No capacity"})
+    )
+    table = unmet_needs_report(Filters(fy=FY)).table("actions")
+    counts = dict(zip(table.rows, (r[0] for r in table.cells), strict=True))
+    assert counts["Not done: No capacity"] == 5
+    assert table.shown(len(table.rows) - 1, 0) == "<5"  # the single open item
