@@ -387,8 +387,13 @@ def flow_table(filters: Filters) -> Table:
     """New and closed cases per month of the fiscal year (the trend line)."""
     from casework.models import Case
 
+    from django.utils import timezone
+
     start, end = fiscal_year_bounds(filters.fy)
-    labels = period_labels(filters.fy, "month")
+    now = timezone.now()
+    # The months to come are not zeros: the current year stops at this month.
+    months = period_key(now, filters.fy, "month") + 1 if start <= now < end else 12
+    labels = period_labels(filters.fy, "month")[:months]
     new = [0] * 12
     closed = [0] * 12
     for opened in Case.objects.filter(opened_at__gte=start, opened_at__lt=end).values_list(
@@ -406,7 +411,7 @@ def flow_table(filters: Filters) -> Table:
         _("Cases"),
         [_("New"), _("Closed")],
         labels,
-        [new, closed],
+        [new[:months], closed[:months]],
         col_totals=False,
     )
 
