@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -386,8 +387,6 @@ def small_area_table(filters: Filters) -> Table:
 def flow_table(filters: Filters) -> Table:
     """New and closed cases per month of the fiscal year (the trend line)."""
     from casework.models import Case
-
-    from django.utils import timezone
 
     start, end = fiscal_year_bounds(filters.fy)
     now = timezone.now()
