@@ -14,6 +14,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from casework.models import Case, Concern, NeedCategory
+from casework.reporting import fiscal_year_bounds, fiscal_year_of
 from permissions.models import Area
 
 N_CASES = 30
@@ -32,10 +33,14 @@ def seed_report_demo() -> dict[str, int]:
     if coordinator is None or len(areas) < 3 or len(categories) < 5:
         return {"report_cases": 0}
     now = timezone.now()
+    # Spread over the current fiscal year so far, whatever the date: the report opens on it.
+    start, _end = fiscal_year_bounds(fiscal_year_of(now))
+    step = (now - start) / (N_CASES + 1)
     cases = []
     for i in range(N_CASES):
         label = f"統計デモ{i + 1:02d}"
-        opened = now - dt.timedelta(days=10 + i * 7)
+        opened = now - step * (i + 1)
+        later = min(dt.timedelta(days=5), (now - opened) / 2)
         case, created = Case.objects.get_or_create(
             label=label,
             defaults={
@@ -44,7 +49,7 @@ def seed_report_demo() -> dict[str, int]:
                 "lead_coordinator": coordinator,
                 "opened_at": opened,
                 "status": Case.Status.CLOSED if i % 4 == 0 else Case.Status.ACTIVE,
-                "closed_at": opened + dt.timedelta(days=5) if i % 4 == 0 else None,
+                "closed_at": opened + later if i % 4 == 0 else None,
             },
         )
         if created:
@@ -62,7 +67,7 @@ def seed_report_demo() -> dict[str, int]:
             case=case,
             created_at=case.opened_at - dt.timedelta(days=2),
         )
-        starts = min(case.opened_at + dt.timedelta(days=3 + i % 10), now - dt.timedelta(days=1))
+        starts = case.opened_at + min(dt.timedelta(days=3 + i % 10), (now - case.opened_at) / 2)
         conference = Conference.objects.create(
             kind=Conference.Kind.MULTILAYER if i % 3 == 0 else Conference.Kind.SUPPORT_MEETING,
             title=f"統計デモ会議{i + 1:02d}",
