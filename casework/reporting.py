@@ -62,11 +62,18 @@ def period_key(moment: dt.datetime, fy: int, period: str) -> int:
 
 
 def period_labels(fy: int, period: str) -> list[str]:
+    """The periods of fiscal year `fy` that have begun (periods to come are not zeros)."""
     if period == "month":
-        return [f"{fy + (m + 3) // 12}-{(m + 3) % 12 + 1:02d}" for m in range(12)]
-    if period == "quarter":
-        return [_("Q%(n)d") % {"n": q + 1} for q in range(4)]
-    return [_("FY%(fy)d") % {"fy": fy}]
+        labels = [f"{fy + (m + 3) // 12}-{(m + 3) % 12 + 1:02d}" for m in range(12)]
+    elif period == "quarter":
+        labels = [_("Q%(n)d") % {"n": q + 1} for q in range(4)]
+    else:
+        labels = [_("FY%(fy)d") % {"fy": fy}]
+    start, end = fiscal_year_bounds(fy)
+    now = timezone.now()
+    if start <= now < end:
+        labels = labels[: period_key(now, fy, period) + 1]
+    return labels
 
 
 # --- Tables and suppression ----------------------------------------------------------------
@@ -322,7 +329,9 @@ def needs_tables(filters: Filters) -> list[Table]:
         if area in area_index:
             by_area[i][area_index[area]] += 1
         by_cov[i][cov_index[coverage]] += 1
-        by_period[i][period_key(opened, filters.fy, filters.period)] += 1
+        k = period_key(opened, filters.fy, filters.period)
+        if k < len(labels):  # never a period still to come
+            by_period[i][k] += 1
     need = _("Need")
     return [
         Table(
@@ -389,10 +398,8 @@ def flow_table(filters: Filters) -> Table:
     from casework.models import Case
 
     start, end = fiscal_year_bounds(filters.fy)
-    now = timezone.now()
-    # The months to come are not zeros: the current year stops at this month.
-    months = period_key(now, filters.fy, "month") + 1 if start <= now < end else 12
-    labels = period_labels(filters.fy, "month")[:months]
+    labels = period_labels(filters.fy, "month")
+    months = len(labels)
     new = [0] * 12
     closed = [0] * 12
     for opened in Case.objects.filter(opened_at__gte=start, opened_at__lt=end).values_list(
@@ -429,7 +436,9 @@ def conference_table(filters: Filters) -> Table:
     for kind, starts in Conference.objects.filter(
         state__in=HELD_STATES, starts_at__gte=start, starts_at__lt=end
     ).values_list("kind", "starts_at"):
-        cells[kind_index[kind]][period_key(starts, filters.fy, filters.period)] += 1
+        k = period_key(starts, filters.fy, filters.period)
+        if k < len(labels):
+            cells[kind_index[kind]][k] += 1
     return Table(
         "conferences",
         _("Conferences held by type"),
