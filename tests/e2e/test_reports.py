@@ -48,3 +48,33 @@ def test_report_link_hidden_from_residents(otagai_server, browser):
     response = page.goto(otagai_server.url + "/cases/reports/")
     assert response is not None and response.status == 403
     ctx.close()
+
+
+def test_tag_community_issue_on_the_conference_page(otagai_server, browser):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from conferences.models import CommunityIssue, Conference
+
+    cast = make_cast()
+    conf = Conference.objects.create(
+        kind=Conference.Kind.SUPPORT_MEETING,
+        title="地域の会議",
+        starts_at=timezone.now() - dt.timedelta(days=1),
+        chair=cast.coordinator,
+        created_by=cast.coordinator,
+        schedule_token="e2e-community",
+    )
+    ctx = new_context(browser, phone=True)
+    page = ctx.new_page()
+    login(page, otagai_server, "coordinator", PASSWORD)
+    page.goto(f"{otagai_server.url}/conferences/{conf.pk}/")
+    page.select_option("#id_topic", "transport")
+    page.select_option("#id_area", str(cast.area.pk))
+    page.locator("section[aria-labelledby=community-heading] form button").last.click()
+    page.wait_for_load_state("networkidle")
+    assert CommunityIssue.objects.filter(conference=conf, topic="transport").exists()
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "conference page with community issues")
+    ctx.close()
