@@ -384,9 +384,12 @@ def community_issues(request: HttpRequest, pk: int) -> HttpResponse:
     from conferences.forms import CommunityIssueForm
 
     access = access_conference(request.user, pk, "manage")
-    if request.POST.get("remove"):
+    remove = request.POST.get("remove", "")
+    if remove:
+        if not remove.isdigit():
+            raise Http404
         services.community_issue_untag(
-            actor=request.user, conference=access.conference, pk=int(request.POST["remove"])
+            actor=request.user, conference=access.conference, pk=int(remove)
         )
     else:
         form = CommunityIssueForm(request.POST)
