@@ -1,6 +1,6 @@
 from django.urls import path
 
-from casework import views
+from casework import report_views, views
 
 app_name = "casework"
 urlpatterns = [
@@ -21,4 +21,7 @@ urlpatterns = [
         name="consent-withdraw",
     ),
     path("<int:pk>/access-log/", views.case_access_log, name="case-access-log"),
+    # The unmet-needs report (政策提言): anonymised counts for council managers.
+    path("reports/", report_views.report, name="report"),
+    path("reports/download.<str:fmt>", report_views.report_download, name="report-download"),
 ]

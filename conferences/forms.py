@@ -145,3 +145,20 @@ class FeedbackForm(forms.ModelForm):
             "role_clear": forms.RadioSelect,
             "comment": forms.Textarea(attrs={"rows": 3}),
         }
+
+
+class CommunityIssueForm(forms.Form):
+    """Tag a conference with a community issue (地域課題): fixed topic and life area only."""
+
+    topic = forms.ChoiceField(label=_("Community issue"), choices=[])
+    area = forms.ModelChoiceField(label=_("Life area"), queryset=None)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from conferences.models import CommunityIssue
+        from permissions.models import Area
+
+        super().__init__(*args, **kwargs)
+        self.fields["topic"].choices = CommunityIssue.Topic.choices
+        self.fields["area"].queryset = Area.objects.filter(  # type: ignore[attr-defined]
+            parent__isnull=True
+        ).order_by("order", "pk")

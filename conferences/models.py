@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from permissions.models import Agency, Tier
+from permissions.models import Agency, Area, Tier
 
 MAX_TEXT = settings.OTAGAI_MAX_TEXT
 USER = settings.AUTH_USER_MODEL
@@ -462,3 +462,45 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"feedback {self.conference_id}/{self.user_id}"
+
+
+class CommunityIssue(models.Model):
+    """A community issue (地域課題) noticed in a conference: a fixed topic and a life area, no
+    free text, so that it can be counted in the unmet-needs report (casework.reporting)."""
+
+    class Topic(models.TextChoices):
+        ISOLATION = "isolation", _("No place to go; social isolation")
+        HOUSING = "housing", _("Housing that cannot be found or kept")
+        TRANSPORT = "transport", _("Shopping and transport")
+        GAP = "gap", _("A need between existing services (制度の狭間)")
+        YOUNG_CARERS = "young_carers", _("Young carers")
+        WITHDRAWAL = "withdrawal", _("Support for people withdrawn at home")
+        MONEY = "money", _("Money management and debt")
+        OTHER = "other", _("Other")
+
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="community_issues"
+    )
+    topic = models.CharField(_("community issue"), max_length=20, choices=Topic.choices)
+    area = models.ForeignKey(
+        Area,
+        on_delete=models.PROTECT,
+        related_name="+",
+        limit_choices_to={"parent__isnull": True},
+        verbose_name=_("life area"),
+    )
+    tagged_by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    tagged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["topic", "area_id"]
+        verbose_name = _("community issue")
+        verbose_name_plural = _("community issues")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conference", "topic", "area"], name="community_issue_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_topic_display()} ({self.area})"

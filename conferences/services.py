@@ -560,3 +560,21 @@ def feedback_give(
         },
     )
     return feedback
+
+
+@transaction.atomic
+def community_issue_tag(*, actor: Any, conference: Any, topic: str, area: Any) -> Any:
+    """Record a community issue (地域課題) raised in a conference; once per topic and area."""
+    from conferences.models import CommunityIssue
+
+    issue, _created = CommunityIssue.objects.get_or_create(
+        conference=conference, topic=topic, area=area, defaults={"tagged_by": actor}
+    )
+    return issue
+
+
+@transaction.atomic
+def community_issue_untag(*, actor: Any, conference: Any, pk: int) -> None:
+    from conferences.models import CommunityIssue
+
+    CommunityIssue.objects.filter(conference=conference, pk=pk).delete()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("<int:pk>/close/", views.conference_close, name="conference-close"),
     path("<int:pk>/apologies/", views.apologies, name="apologies"),
     path("<int:pk>/feedback/", views.feedback, name="feedback"),
+    path("<int:pk>/community-issues/", views.community_issues, name="community-issues"),
     path("<int:pk>/feedback/results/", views.feedback_results, name="feedback-results"),
     path("<int:pk>/cases/<int:link_pk>/prep/", views.prep_edit, name="prep-edit"),
     path("<int:pk>/cases/<int:link_pk>/asks/", views.prep_ask_add, name="prep-ask-add"),

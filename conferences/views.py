@@ -120,6 +120,8 @@ def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ),
             "attendance": selectors.attendance(conference),
             "apology_form": ApologyForm(),
+            "community_issues": conference.community_issues.select_related("area"),
+            "community_form": _community_form() if access.is_manager else None,
             "feedback_given": Feedback.objects.filter(
                 conference=conference, user=request.user
             ).exists(),
@@ -367,3 +369,33 @@ def move_to_multilayer(request: HttpRequest, pk: int, link_pk: int) -> HttpRespo
     )
     del access
     return redirect(f"{reverse('conferences:conference-create')}?{query}")
+
+
+def _community_form() -> object:
+    from conferences.forms import CommunityIssueForm
+
+    return CommunityIssueForm()
+
+
+@login_required
+@require_POST
+def community_issues(request: HttpRequest, pk: int) -> HttpResponse:
+    """Tag (or untag) community issues (地域課題) for the unmet-needs report. Managers only."""
+    from conferences.forms import CommunityIssueForm
+
+    access = access_conference(request.user, pk, "manage")
+    remove = request.POST.get("remove", "")
+    if remove:
+        if not remove.isdigit():
+            raise Http404
+        services.community_issue_untag(
+            actor=request.user, conference=access.conference, pk=int(remove)
+        )
+    else:
+        form = CommunityIssueForm(request.POST)
+        if form.is_valid():
+            services.community_issue_tag(
+                actor=request.user, conference=access.conference, **form.cleaned_data
+            )
+            messages.success(request, _("Community issue recorded."))
+    return redirect("conferences:conference-detail", pk)

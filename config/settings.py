@@ -199,6 +199,10 @@ SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
 # Case records: longest accepted free text (characters).
 OTAGAI_MAX_TEXT = 20_000
 
+# Unmet-needs report: counts below this are shown as "<N" (docs/reporting.md). Upward only:
+# casework.reporting refuses anything below 5.
+OTAGAI_REPORT_MIN_CELL = int(env("OTAGAI_REPORT_MIN_CELL", "5"))
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

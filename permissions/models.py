@@ -459,6 +459,7 @@ class DisclosureRecord(AppendOnlyModel):
         CONSENT = "consent", _("Consent of the persons listed")
         DECLARATION = "declaration", _("Declared disaster (Disaster Countermeasures Act 49-11)")
         SHARE = "share", _("Share on the case")
+        STATISTICS = "statistics", _("Anonymised statistics, small cells suppressed")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -407,6 +407,12 @@ def is_council_manager(user: Any) -> bool:
 can_declare = is_council_manager
 
 
+def can_view_reports(user: Any) -> bool:
+    """The unmet-needs report (政策提言): council coordinators and administrators only.
+    Residents and professionals outside the council never see it, even in aggregate."""
+    return is_council_manager(user)
+
+
 def supporter_agencies(user: Any) -> list[Agency]:
     """The user's agencies that are designated disaster supporters (and a role that acts)."""
     return [

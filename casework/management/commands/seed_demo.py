@@ -3,6 +3,7 @@ from django.utils.translation import gettext as _
 
 from casework.demo import DEMO_PASSWORD, USERS, seed_demo
 from casework.demo import counts as counts_now
+from casework.report_demo import seed_report_demo
 from conferences.demo import seed_conferences
 
 
@@ -12,7 +13,8 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         seed_demo()
         conferences = seed_conferences()
-        counts = {**counts_now(), **conferences}
+        report = seed_report_demo()
+        counts = {**counts_now(), **conferences, **report}
         self.stdout.write(", ".join(f"{k}={v}" for k, v in counts.items()))
         self.stdout.write(_("Demo users (password for all: %s):") % DEMO_PASSWORD)
         for u in USERS:
