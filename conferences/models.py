@@ -462,3 +462,11 @@ class Feedback(models.Model):
 
     def __str__(self) -> str:
         return f"feedback {self.conference_id}/{self.user_id}"
+
+
+# Minutes live in their own module but belong to this app.
+from conferences.minutes.models import (  # noqa: E402, F401
+    MinutesDraft,
+    MinutesExport,
+    MinutesVersion,
+)
