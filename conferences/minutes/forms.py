@@ -31,7 +31,8 @@ class MinutesDraftForm(forms.Form):
             "next_date": content["meeting"].get("next_date") or None,
         }
         self.case_fields: list[dict[str, Any]] = []
-        super().__init__(*args, initial=initial, **kw)
+        kw["initial"] = initial
+        super().__init__(*args, **kw)
         for case in content["cases"]:
             tier = access.tier_for(case["case_id"])
             names = []
