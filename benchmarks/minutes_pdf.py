@@ -66,7 +66,11 @@ def build(notes: int, actions: int):  # type: ignore[no-untyped-def]
     for label in ("髙橋さん世帯", "山﨑さん世帯（二）"):
         case = CaseFactory(label=label, life_area=cast.area, lead_coordinator=cast.coordinator)
         ShareFactory(
-            case=case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True, may_contribute=True
+            case=case,
+            agency=cast.council,
+            tier=Tier.SENSITIVE,
+            coordinates=True,
+            may_contribute=True,
         )
         extra.append(case)
     from conferences.models import ConferenceCase
@@ -133,12 +137,17 @@ def main() -> None:
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
+    # WeasyPrint's per-page progress messages are not part of an export.
+    import logging
+
+    for name in ("weasyprint", "weasyprint.progress"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     from django.template.loader import render_to_string
     from pypdf import PdfReader
 
     from casework import pdf
-    from conferences.minutes.pdf import minutes_context, render_minutes_pdf
     from conferences.minutes import content as minutes_content
+    from conferences.minutes.pdf import minutes_context, render_minutes_pdf
     from permissions.minutes import minutes_variant
 
     cast, access, version = build(args.notes, args.actions)
@@ -177,6 +186,23 @@ def main() -> None:
         },
     )
     template_s = time.perf_counter() - start
+
+    # Calibration: plain Japanese paragraphs with the same font and page header, about as
+    # many pages, so that figures from a busy machine can be compared with a quiet one.
+    from weasyprint import HTML
+
+    para = "本人は日中ほとんど外出せず、近所の方が声をかけても応答がないことが多い。" * 4
+    plain = (
+        html.split("<body>")[0]
+        + "<body>"
+        + "".join(f"<p>{i}. {para}</p>" for i in range(260))
+        + "</body></html>"
+    )
+    HTML(string=plain, base_url=str(ROOT)).write_pdf()
+    start = time.perf_counter()
+    plain_data = HTML(string=plain, base_url=str(ROOT)).write_pdf()
+    plain_s = time.perf_counter() - start
+    plain_pages = len(PdfReader(io.BytesIO(plain_data)).pages)
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     chrome_s = chrome_size = chrome_pages = None
@@ -217,17 +243,23 @@ def main() -> None:
         "weasyprint_bytes": len(data),
         "weasyprint_pages": pages,
         "template_s": round(template_s, 4),
+        "plain_text_s": round(plain_s, 3),
+        "plain_text_pages": plain_pages,
+        "weasyprint_over_plain_text": round(weasy_s / plain_s, 2),
         "chromium_s": round(chrome_s, 3) if chrome_s else None,
         "chromium_bytes": chrome_size,
         "chromium_pages": chrome_pages,
         "time_ratio_weasy_over_chromium": round(weasy_s / chrome_s, 2) if chrome_s else None,
-        "size_ratio_weasy_over_chromium": round(len(data) / chrome_size, 2) if chrome_size else None,
+        "size_ratio_weasy_over_chromium": round(len(data) / chrome_size, 2)
+        if chrome_size
+        else None,
         "peak_rss_mb": round(rss_mb(), 1),
         "rss_before_export_mb": round(rss_before, 1),
         "render_python_peak_mb": round(traced_peak / 2**20, 1),
     }
     print(f"WeasyPrint: {weasy_s:.2f} s, {len(data) / 1024:.0f} KiB, {pages} pages")
     print(f"  of which redaction + template: {template_s * 1000:.0f} ms")
+    print(f"plain Japanese text, same font: {plain_s:.2f} s for {plain_pages} pages (calibration)")
     if chrome_s:
         print(
             f"chromium --print-to-pdf: {chrome_s:.2f} s (process start included), "
