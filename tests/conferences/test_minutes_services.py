@@ -175,3 +175,20 @@ def test_variants_per_reader(cast):
         if v.key == f"agency-{cast.residents_agency.pk}"
     )
     assert residents.tiers == {cast.case.pk: Tier.WATCH}
+
+
+@pytest.mark.django_db
+def test_closing_from_the_live_page_assembles_the_draft(cast):
+    from conferences.live import live_apply
+    from tests.conferences.conftest import make_live
+
+    conference = make_live(cast)
+    access = conference_access(cast.coordinator, conference)
+    live_apply(
+        actor=cast.coordinator,
+        access=access,
+        client_op_id="close-1",
+        op="conference.close",
+        args={},
+    )
+    assert MinutesDraft.objects.filter(conference=conference).exists()
