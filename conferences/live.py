@@ -451,6 +451,10 @@ def _state(target: str) -> Callable[..., dict[str, Any]]:
             conference.closed_by = actor
             conference.save(update_fields=["state", "closed_at", "closed_by"])
             events.record(conference, "conference.state", {"state": target}, case_id=None)
+            # Draft minutes from the record as it stands at the close (as conference_close).
+            from conferences.minutes.services import minutes_draft_create
+
+            minutes_draft_create(conference=conference)
         return {"state": target}
 
     return op

@@ -504,3 +504,11 @@ class CommunityIssue(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_topic_display()} ({self.area})"
+
+
+# Minutes live in their own module but belong to this app.
+from conferences.minutes.models import (  # noqa: E402, F401
+    MinutesDraft,
+    MinutesExport,
+    MinutesVersion,
+)

@@ -535,6 +535,10 @@ def conference_close(*, actor: Any, access: ConferenceAccess) -> Conference:
     conference.closed_by = actor
     conference.save(update_fields=["state", "closed_at", "closed_by"])
     events.record(conference, "conference.state", {"state": conference.state}, case_id=None)
+    # The draft minutes are assembled from the record as it stands at the close.
+    from conferences.minutes.services import minutes_draft_create
+
+    minutes_draft_create(conference=conference)
     return conference
 
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from conferences import views
+from conferences.minutes.urls import urlpatterns as minutes_urlpatterns
 
 app_name = "conferences"
 urlpatterns = [
@@ -19,4 +20,5 @@ urlpatterns = [
     path("<int:pk>/cases/<int:link_pk>/asks/", views.prep_ask_add, name="prep-ask-add"),
     path("<int:pk>/cases/<int:link_pk>/move/", views.move_to_multilayer, name="move-to-multilayer"),
     path("<int:pk>/asks/<int:ask_pk>/", views.prep_ask_answer, name="ask-answer"),
+    *minutes_urlpatterns,
 ]

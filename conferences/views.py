@@ -25,6 +25,7 @@ from conferences.forms import (
     PrepSheetForm,
     ScheduleForm,
 )
+from conferences.minutes.selectors import minutes_panel
 from conferences.models import Conference, ConferenceCase, Feedback, Invitation, PrepAsk
 from permissions.audit import audit_record
 from permissions.conference_access import access_conference
@@ -125,6 +126,7 @@ def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "feedback_given": Feedback.objects.filter(
                 conference=conference, user=request.user
             ).exists(),
+            "minutes": minutes_panel(access),
         },
     )
 

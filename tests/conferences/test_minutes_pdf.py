@@ -1,0 +1,130 @@
+"""PDF per audience: Japanese text present and exact, the watch copy without support or
+sensitive content, the Japanese font embedded as a subset, ledger rows for every export."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from pypdf import PdfReader
+
+from conferences.minutes.models import MinutesExport
+from permissions.models import AuditEvent, DisclosureRecord, Tier
+from tests.conferences.minutes_helpers import (
+    SENSITIVE_NOTE,
+    SUPPORT_ACTION,
+    SUPPORT_DECISION,
+    SUPPORT_NOTE,
+    WATCH_ACTION,
+    WATCH_NOTE,
+    approve,
+    closed_conference,
+)
+from tests.conftest import SENSITIVE_TEXT, SUPPORT_TEXT
+
+
+def _text(data: bytes) -> str:
+    reader = PdfReader(io.BytesIO(data))
+    # Extraction may break lines anywhere; compare without whitespace.
+    return "".join("".join(page.extract_text() or "" for page in reader.pages).split())
+
+
+def _export(client: Client, conference, variant: str, number: int = 1):  # type: ignore[no-untyped-def]
+    url = reverse("conferences:minutes-pdf", args=[conference.pk, number, variant])
+    return client.get(url)
+
+
+@pytest.fixture
+def approved(cast):  # type: ignore[no-untyped-def]
+    conference = closed_conference(cast)
+    approve(cast, conference)
+    return conference
+
+
+@pytest.mark.django_db
+def test_sensitive_copy_prints_everything_in_japanese(cast, approved):
+    response = _export(cast.client_for("coordinator"), approved, "sensitive")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    text = _text(response.content)
+    for expected in (WATCH_NOTE, SUPPORT_NOTE, SENSITIVE_NOTE, SUPPORT_DECISION, SUPPORT_ACTION):
+        assert expected in text
+    assert "山﨑さん世帯" in text  # 﨑 (JIS X 0213) prints
+    assert "髙橋" in text
+    assert "令和7年（2025年）12月5日" in text  # due date with era and Western year
+    assert "佐藤美咲" in text  # the reader's name in the header
+    assert "1/" in text
+
+
+@pytest.mark.django_db
+def test_watch_copy_leaves_out_support_and_sensitive(cast, approved):
+    response = _export(cast.client_for("resident"), approved, "watch")
+    assert response.status_code == 200
+    text = _text(response.content)
+    assert WATCH_NOTE in text and WATCH_ACTION in text and "山﨑さん世帯" in text
+    for secret in (
+        SUPPORT_NOTE,
+        SENSITIVE_NOTE,
+        SUPPORT_DECISION,
+        SUPPORT_ACTION,
+        SENSITIVE_TEXT,
+        SUPPORT_TEXT,
+    ):
+        assert "".join(secret.split()) not in text
+    assert "高橋和子" in text  # the reader named on every page
+
+
+@pytest.mark.django_db
+def test_per_agency_copy_never_exceeds_the_agency_share(cast, approved):
+    client = cast.client_for("coordinator")
+    response = _export(client, approved, f"agency-{cast.residents_agency.pk}")
+    assert response.status_code == 200
+    text = _text(response.content)
+    assert WATCH_NOTE in text
+    assert SUPPORT_NOTE not in text and SENSITIVE_NOTE not in text
+    response = _export(client, approved, f"agency-{cast.professional_agency.pk}")
+    text = _text(response.content)
+    assert SUPPORT_NOTE in text and SENSITIVE_NOTE not in text
+
+
+@pytest.mark.django_db
+def test_font_embedded_as_subset(cast, approved):
+    data = _export(cast.client_for("coordinator"), approved, "support").content
+    reader = PdfReader(io.BytesIO(data))
+    fonts = set()
+    for page in reader.pages:
+        for font in page["/Resources"]["/Font"].values():
+            font = font.get_object()
+            descriptor = (
+                font.get("/FontDescriptor")
+                or font["/DescendantFonts"][0].get_object()["/FontDescriptor"]
+            )
+            descriptor = descriptor.get_object()
+            assert "/FontFile2" in descriptor  # TrueType outlines embedded
+            fonts.add(str(font["/BaseFont"]))
+    assert fonts and all("IPAexGothic" in f for f in fonts), fonts
+    assert all(f[1:7].isupper() and f[7] == "+" for f in fonts)  # ABCDEF+ subset prefix
+    if shutil.which("pdffonts"):
+        out = subprocess.run(
+            ["pdffonts", "-"], input=data, capture_output=True, check=True
+        ).stdout.decode()
+        lines = [line for line in out.splitlines()[2:] if line.strip()]
+        assert lines and all("IPAexGothic" in line and " yes yes " in line for line in lines), out
+
+
+@pytest.mark.django_db
+def test_every_export_writes_the_ledger(cast, approved):
+    _export(cast.client_for("resident"), approved, "watch")
+    _export(cast.client_for("coordinator"), approved, f"agency-{cast.professional_agency.pk}")
+    rows = list(MinutesExport.objects.select_related("disclosure", "version").order_by("pk"))
+    assert [r.variant for r in rows] == ["watch", f"agency-{cast.professional_agency.pk}"]
+    first, second = (r.disclosure for r in rows)
+    assert first.kind == "minutes_pdf" and first.actor == cast.resident
+    assert first.tier == Tier.WATCH and first.case_ids == [cast.case.pk]
+    assert first.basis == DisclosureRecord.Basis.SHARE and len(first.sha256) == 64
+    assert second.tier == Tier.SUPPORT and rows[1].audience_agency == cast.professional_agency
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).count() == 2
