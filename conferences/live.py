@@ -101,6 +101,19 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
     return data
 
 
+def review_data(review: Any, action: ActionItem) -> dict[str, Any]:
+    """A carried-forward item under "review of actions" (read at the item's tier)."""
+    return {
+        "id": review.pk,
+        "item": review.agenda_item_id,
+        "outcome": review.outcome,
+        "new_due_on": review.new_due_on.isoformat() if review.new_due_on else "",
+        "reason": review.reason,
+        "was_overdue": review.was_overdue,
+        "action": record_data(action),
+    }
+
+
 def item_data(item: AgendaItem) -> dict[str, Any]:
     return {
         "id": item.pk,
@@ -411,10 +424,11 @@ def _action_review(
         raise OpError("invalid", " ".join(exc.messages)) from None
     action = ActionItem.objects.select_related("author", "agency", "owner_user", "owner_agency")
     record = action.get(pk=review.action_id)
+    # Not an "action.*" event: the item belongs to an earlier conference's record.
     events.record(
         conference,
-        "action.reviewed",
-        {"review": review.pk, "outcome": review.outcome, "action": record_data(record)},
+        "action_review.updated",
+        {"review": review_data(review, record)},
         case_id=record.case_id,
         tier=record.tier,
     )

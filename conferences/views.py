@@ -25,7 +25,7 @@ from conferences.forms import (
     PrepSheetForm,
     ScheduleForm,
 )
-from conferences.models import Conference, ConferenceCase, Feedback, Invitation, PrepAsk
+from conferences.models import ActionItem, Conference, ConferenceCase, Feedback, Invitation, PrepAsk
 from permissions.audit import audit_record
 from permissions.conference_access import access_conference
 from permissions.conferences import ConferenceAccess, may_schedule, schedulable_cases
@@ -179,6 +179,7 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "people": people,
             "agencies": agencies,
             "ws_path": f"/ws/conferences/{access.conference.pk}/",
+            "not_done_reasons": ActionItem.NotDoneReason.choices,
         },
     )
 

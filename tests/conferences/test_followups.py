@@ -414,7 +414,7 @@ def test_open_items_carried_into_next_conference_and_reviewed(cast):
     assert late.status == "done"
     minuted = dict(ActionReview.objects.values_list("action__title", "outcome"))
     assert minuted == {"続ける": "continued", "閉じる": "closed", "遅れ": "done"}
-    assert conference.events.filter(type="action.reviewed").count() == 3
+    assert conference.events.filter(type="action_review.updated").count() == 3
     assert ActionChange.objects.filter(kind="reviewed", conference=conference).count() == 3
 
 
@@ -524,3 +524,20 @@ def test_calendar_settings_page(cast):
     response = client.post(reverse("followups:calendar"), {"do": "new"})
     assert response.status_code == 200 and ".ics" in response.content.decode()
     assert cast.client_for("anonymous").get(reverse("followups:calendar")).status_code == 302
+
+
+def test_live_page_review_of_actions_respects_tiers(cast):
+    make_item(cast, tier=Tier.SUPPORT, title=SUPPORT_TITLE)
+    make_item(cast, tier=Tier.WATCH, title=WATCH_TITLE)
+    conference = make_live(cast)
+    url = reverse("conferences:conference-live", args=[conference.pk])
+    coordinator = cast.client_for("coordinator").get(url).content.decode()
+    assert SUPPORT_TITLE in coordinator and WATCH_TITLE in coordinator
+    assert "review-form" in coordinator
+    resident = cast.client_for("resident").get(url).content.decode()
+    assert WATCH_TITLE in resident
+    assert SUPPORT_TITLE not in resident and SUPPORT_TEXT not in resident
+    event_tiers = set(
+        conference.events.filter(type="action_review.updated").values_list("tier", flat=True)
+    )
+    assert event_tiers <= {Tier.WATCH, Tier.SUPPORT}
