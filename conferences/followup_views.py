@@ -20,8 +20,9 @@ from conferences.followup_forms import ActionForm, ReassignForm, StatusForm
 from conferences.ical import calendar_feed
 from conferences.models import ActionItem
 from permissions.access import access_case
+from permissions.audit import audit_record
 from permissions.followups import access_action, is_followup_coordinator
-from permissions.models import Agency, Area, Share
+from permissions.models import Agency, Area, AuditEvent, Share
 
 
 def _case_owners(case):  # type: ignore[no-untyped-def]
@@ -62,6 +63,16 @@ def my_followups(request: HttpRequest) -> HttpResponse:
 def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_action(request.user, pk)
     item = access.action
+    if item.case is not None:
+        # Reading an item reads its case at the item's tier: on the case's access log.
+        audit_record(
+            actor=request.user,
+            action=AuditEvent.Action.CASE_VIEW,
+            case=item.case,
+            tier=item.tier,
+            request=request,
+            action_item=item.pk,
+        )
     form = StatusForm(initial={"status": item.status, "version": item.version})
     return render(
         request,

@@ -541,3 +541,12 @@ def test_live_page_review_of_actions_respects_tiers(cast):
         conference.events.filter(type="action_review.updated").values_list("tier", flat=True)
     )
     assert event_tiers <= {Tier.WATCH, Tier.SUPPORT}
+
+
+def test_reading_an_item_is_on_the_case_access_log(cast):
+    from permissions.models import AuditEvent
+
+    item = make_item(cast)
+    cast.client_for("professional").get(reverse("followups:detail", args=[item.pk]))
+    event = AuditEvent.objects.filter(actor=cast.professional, case=cast.case).last()
+    assert event is not None and event.action == AuditEvent.Action.CASE_VIEW
