@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from casework.selectors import dashboard_cases
-from conferences.followup_selectors import my_followups
+from conferences.followup_selectors import my_followups, unread_notices
 from conferences.selectors import upcoming_for
 from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
@@ -84,6 +84,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "cases": dashboard_cases(request.user),
         "conferences": upcoming_for(request.user),
         "followups": my_followups(request.user),
+        "followup_notices": unread_notices(request.user).count(),
     }
     return render(request, "dashboard.html", context)
 

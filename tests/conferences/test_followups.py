@@ -550,3 +550,13 @@ def test_reading_an_item_is_on_the_case_access_log(cast):
     cast.client_for("professional").get(reverse("followups:detail", args=[item.pk]))
     event = AuditEvent.objects.filter(actor=cast.professional, case=cast.case).last()
     assert event is not None and event.action == AuditEvent.Action.CASE_VIEW
+
+
+def test_assignment_notice_on_dashboard_until_read(cast):
+    make_item(cast)
+    client = cast.client_for("professional")
+    notice = f'<p class="message"><a href="{reverse("followups:mine")}">'
+    assert notice in client.get(reverse("dashboard")).content.decode()
+    client.get(reverse("followups:mine"))
+    assert not FollowupNotification.objects.filter(user=cast.professional, read_at=None).exists()
+    assert notice not in client.get(reverse("dashboard")).content.decode()
