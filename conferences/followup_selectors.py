@@ -45,8 +45,29 @@ def overview(user: Any, filters: dict[str, str]) -> QuerySet[ActionItem]:
     return qs
 
 
-def history(action: ActionItem) -> QuerySet[ActionChange]:
-    return ActionChange.objects.filter(action=action).select_related("by").order_by("at", "pk")
+def history(action: ActionItem) -> list[ActionChange]:
+    """Every change, oldest first, each with `summary`: the new status, due date or reason in
+    words (labels, not stored values)."""
+    statuses = dict(ActionItem.Status.choices)
+    reasons = dict(ActionItem.NotDoneReason.choices)
+    changes = list(
+        ActionChange.objects.filter(action=action).select_related("by").order_by("at", "pk")
+    )
+    for change in changes:
+        parts = []
+        detail = change.detail or {}
+        if detail.get("status"):
+            parts.append(str(statuses.get(detail["status"][1], detail["status"][1])))
+        if detail.get("due_on"):
+            parts.append(str(detail["due_on"][1]))
+        if detail.get("reason"):
+            parts.append(str(reasons.get(detail["reason"], detail["reason"])))
+        if detail.get("reason_text"):
+            parts.append(str(detail["reason_text"]))
+        if detail.get("outcome"):
+            parts.append(str(detail["outcome"]))
+        change.summary = " · ".join(parts)  # type: ignore[attr-defined]
+    return changes
 
 
 def unread_notices(user: Any) -> QuerySet[FollowupNotification]:

@@ -560,3 +560,22 @@ def test_assignment_notice_on_dashboard_until_read(cast):
     client.get(reverse("followups:mine"))
     assert not FollowupNotification.objects.filter(user=cast.professional, read_at=None).exists()
     assert notice not in client.get(reverse("dashboard")).content.decode()
+
+
+def test_item_page_shows_history_in_words(cast):
+    from django.utils import translation
+
+    item = make_item(cast)
+    actions.action_set_status(
+        actor=cast.professional,
+        action=item,
+        status="not_done",
+        base_version=1,
+        reason="circumstances_changed",
+    )
+    body = cast.client_for("professional").get(reverse("followups:detail", args=[item.pk]))
+    with translation.override("ja"):
+        label = str(ActionItem.NotDoneReason.CIRCUMSTANCES.label)
+        status = str(ActionItem.Status.NOT_DONE.label)
+    text = body.content.decode()
+    assert label in text and status in text and "circumstances_changed" not in text
