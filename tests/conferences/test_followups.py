@@ -579,3 +579,26 @@ def test_item_page_shows_history_in_words(cast):
         status = str(ActionItem.Status.NOT_DONE.label)
     text = body.content.decode()
     assert label in text and status in text and "circumstances_changed" not in text
+
+
+def test_my_followups_queries_do_not_grow_with_items(cast):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from conferences.followup_selectors import my_followups, overview
+
+    def count(fn) -> int:  # type: ignore[no-untyped-def]
+        with CaptureQueriesContext(connection) as ctx:
+            fn()
+        return len(ctx.captured_queries)
+
+    def fresh(user):  # type: ignore[no-untyped-def]
+        return type(user).objects.get(pk=user.pk)  # no cached memberships
+
+    make_item(cast)
+    one = count(lambda: my_followups(fresh(cast.professional)))
+    one_overview = count(lambda: list(overview(fresh(cast.coordinator), {})))
+    for n in range(4):
+        make_item(cast, title=f"件{n}")
+    assert count(lambda: my_followups(fresh(cast.professional))) == one
+    assert count(lambda: list(overview(fresh(cast.coordinator), {}))) == one_overview
