@@ -76,7 +76,64 @@ def seed_conferences() -> dict[str, int]:
             )
             _populate(conference, users, target)
     demo = Conference.objects.filter(schedule_token__startswith="demo-")  # noqa: S106
-    return {"conferences": demo.count()}
+    return {"conferences": demo.count(), "follow_ups": _seed_followups(users, cases)}
+
+
+# Follow-ups in every state, some overdue: (title, tier, owner username, due in days, status,
+# reason). Past due dates are set after creation (creation refuses them, as it should).
+FOLLOWUPS: list[tuple[str, int, str, int, str, str]] = [
+    ("民生委員と一緒に自宅を訪問する", Tier.WATCH, "commissioner", -3, "open", ""),
+    ("長男の就労相談の予約をとる", Tier.SUPPORT, "caremanager", -16, "in_progress", ""),
+    ("地域包括に状況を共有する", Tier.SUPPORT, "coordinator", 2, "open", ""),
+    ("配食サービスの申込を手伝う", Tier.SUPPORT, "caremanager", 10, "in_progress", ""),
+    ("夜間の灯りを確認する", Tier.WATCH, "commissioner", 1, "done", ""),
+    ("町会の見守りに加える", Tier.WATCH, "coordinator", 5, "cancelled", "circumstances_changed"),
+    ("家計相談につなぐ", Tier.SUPPORT, "coordinator", 7, "not_done", "not_undertaken"),
+    ("親族に連絡をとる", Tier.SUPPORT, "coordinator", 7, "not_done", "other"),
+]
+
+
+def _seed_followups(users: dict[str, Any], cases: list[Case]) -> int:
+    from conferences import actions
+    from conferences.models import ActionItem
+    from permissions.followups import owner_problem
+    from permissions.policy import case_access
+
+    coordinator = users["coordinator"]
+    titles = [f[0] for f in FOLLOWUPS]
+    if ActionItem.objects.filter(title__in=titles).exists():
+        return ActionItem.objects.filter(title__in=titles).count()
+    for n, (title, tier, owner_name, due_in, status, reason) in enumerate(FOLLOWUPS):
+        case = cases[n % len(cases)]
+        access = case_access(coordinator, case)
+        if access is None:
+            continue
+        owner = users.get(owner_name)
+        if owner is None or owner_problem(case, tier, owner, None) is not None:
+            owner = coordinator
+        item = actions.action_create(
+            actor=coordinator,
+            access=access,
+            title=title,
+            tier=tier,
+            owner_user=owner,
+            due_on=timezone.localdate() + dt.timedelta(days=max(due_in, 0)),
+        )
+        if due_in < 0:
+            ActionItem.objects.filter(pk=item.pk).update(
+                due_on=timezone.localdate() + dt.timedelta(days=due_in)
+            )
+        if status != "open":
+            actions.action_set_status(
+                actor=owner,
+                action=item,
+                status=status,
+                base_version=item.version,
+                reason=reason,
+                reason_text="本人が入院したため" if reason == "other" else "",
+                note="訪問して確認した。" if status == "done" else "",
+            )
+    return ActionItem.objects.filter(title__in=titles).count()
 
 
 def _populate(conference: Conference, users: dict[str, Any], target: str) -> None:

@@ -93,10 +93,25 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
             owner_agency=record.owner_agency.name if record.owner_agency is not None else "",
             due_on=record.due_on.isoformat(),
             status=record.status,
+            status_reason=record.status_reason,
+            completion_note=record.completion_note,
         )
     else:
         data["text"] = record.text  # type: ignore[attr-defined]
     return data
+
+
+def review_data(review: Any, action: ActionItem) -> dict[str, Any]:
+    """A carried-forward item under "review of actions" (read at the item's tier)."""
+    return {
+        "id": review.pk,
+        "item": review.agenda_item_id,
+        "outcome": review.outcome,
+        "new_due_on": review.new_due_on.isoformat() if review.new_due_on else "",
+        "reason": review.reason,
+        "was_overdue": review.was_overdue,
+        "action": record_data(action),
+    }
 
 
 def item_data(item: AgendaItem) -> dict[str, Any]:
@@ -357,6 +372,9 @@ def _action_add(actor: Any, access: ConferenceAccess, conference: Conference, ar
         updated_at=now,
         updated_by=actor,
     )
+    from conferences.actions import action_created
+
+    action_created(action=action, actor=actor)
     events.record(
         conference,
         "action.created",
@@ -365,6 +383,56 @@ def _action_add(actor: Any, access: ConferenceAccess, conference: Conference, ar
         tier=tier,
     )
     return {"action": {"id": action.pk, "version": action.version}}
+
+
+def _action_review(
+    actor: Any, access: ConferenceAccess, conference: Conference, args: dict
+) -> dict:
+    """Review of actions: a carried-forward item is done, continued or closed with a reason."""
+    from django.core.exceptions import ValidationError
+
+    from conferences.actions import action_review
+    from conferences.models import ActionReview
+
+    _live(conference)
+    review = (
+        ActionReview.objects.select_related("action", "conference")
+        .filter(pk=_int(args, "review"), conference=conference)
+        .first()
+    )
+    if review is None or access.tier_for(review.action.case_id) < review.action.tier:
+        raise OpError("not_found", _("That item does not exist."))
+    _writable(access, review.action.case_id)
+    raw_due = args.get("new_due_on")
+    new_due = None
+    if raw_due:
+        try:
+            new_due = dt.date.fromisoformat(str(raw_due))
+        except ValueError:
+            raise OpError("invalid", _("Give the due date as a date.")) from None
+    try:
+        action_review(
+            actor=actor,
+            review=review,
+            outcome=str(args.get("outcome", "")),
+            new_due_on=new_due,
+            reason=str(args.get("reason", "")),
+            reason_text=_text(args, "reason_text", required=False)[:500],
+            note=_text(args, "note", required=False),
+        )
+    except ValidationError as exc:
+        raise OpError("invalid", " ".join(exc.messages)) from None
+    action = ActionItem.objects.select_related("author", "agency", "owner_user", "owner_agency")
+    record = action.get(pk=review.action_id)
+    # Not an "action.*" event: the item belongs to an earlier conference's record.
+    events.record(
+        conference,
+        "action_review.updated",
+        {"review": review_data(review, record)},
+        case_id=record.case_id,
+        tier=record.tier,
+    )
+    return {"review": review.pk, "outcome": review.outcome}
 
 
 def _chair(access: ConferenceAccess) -> None:
@@ -438,6 +506,9 @@ def _state(target: str) -> Callable[..., dict[str, Any]]:
                     _("The person's consent is no longer valid for: %(cases)s.")
                     % {"cases": "、".join(missing)},
                 )
+            from conferences.actions import carry_forward
+
+            carry_forward(conference)
             conference.state, conference.started_at = target, timezone.now()
             first = conference.current_item or conference.agenda.first()
             conference.current_item = first
@@ -469,6 +540,7 @@ OPS: dict[str, Callable[..., dict[str, Any]]] = {
     "decision.delete": _record_delete("decision", Decision),
     "action.add": _action_add,
     "action.delete": _record_delete("action", ActionItem),
+    "action.review": _action_review,
     "agenda.current": _agenda_current,
     "agenda.reorder": _agenda_reorder,
     "agenda.add": _agenda_add,

@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from permissions.models import Agency, Area, Tier
 
@@ -35,7 +36,7 @@ class Conference(models.Model):
     class State(models.TextChoices):
         SCHEDULED = "scheduled", _("Scheduled")
         LIVE = "live", _("In progress")
-        CLOSED = "closed", _("Closed")
+        CLOSED = "closed", pgettext_lazy("conference state", "Closed")
         MINUTES_APPROVED = "minutes_approved", _("Minutes approved")
 
     kind = models.CharField(_("type of meeting"), max_length=20, choices=Kind.choices)
@@ -351,11 +352,18 @@ class ActionItem(LiveRecord):
     extend this model; a conference is optional so that items can come from a case page."""
 
     class Status(models.TextChoices):
-        OPEN = "open", _("Open")
+        OPEN = "open", pgettext_lazy("action item status", "Open")
         IN_PROGRESS = "in_progress", _("In progress")
         DONE = "done", _("Done")
         CANCELLED = "cancelled", _("Cancelled")
         NOT_DONE = "not_done", _("Not done")
+
+    class NotDoneReason(models.TextChoices):
+        CIRCUMSTANCES = "circumstances_changed", _("Circumstances changed")
+        NOT_UNDERTAKEN = "not_undertaken", _("Not undertaken by the agency")
+        OTHER = "other", _("Other")
+
+    OPEN_STATUSES = (Status.OPEN, Status.IN_PROGRESS)
 
     conference = models.ForeignKey(  # type: ignore[assignment]
         Conference, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
@@ -370,8 +378,14 @@ class ActionItem(LiveRecord):
     )
     due_on = models.DateField(_("due"))
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
-    status_reason = models.CharField(max_length=30, blank=True)
+    status_reason = models.CharField(
+        _("reason"), max_length=30, blank=True, choices=NotDoneReason.choices
+    )
     completion_note = models.TextField(blank=True, validators=[MaxLengthValidator(MAX_TEXT)])
+    # Follow-ups (docs/follow-ups.md). `status_reason` holds a `NotDoneReason` value;
+    # `reason_text` says more when the reason is "other" (MARAC: why it was not done).
+    reason_text = models.CharField(_("reason, in your words"), max_length=500, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta(LiveRecord.Meta):
         verbose_name = _("action item")
@@ -384,6 +398,134 @@ class ActionItem(LiveRecord):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def is_overdue(self, today: dt.date | None = None) -> bool:
+        return self.is_open and self.due_on < (today or timezone.localdate())
+
+
+class ActionChange(models.Model):
+    """One change of an action item (who, when, what): append-only history."""
+
+    class Kind(models.TextChoices):
+        CREATED = "created", _("Created")
+        STATUS = "status", _("Status changed")
+        REASSIGNED = "reassigned", _("Reassigned")
+        DUE = "due", _("Due date changed")
+        REVIEWED = "reviewed", _("Reviewed at a conference")
+        EDITED = "edited", _("Edited")
+
+    action = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="changes")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    by = models.ForeignKey(USER, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now)
+    conference = models.ForeignKey(
+        Conference, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # {"field": [old, new], ...} plus "note" where one was given.
+    detail = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.action_id} {self.kind}"
+
+
+class ActionReview(models.Model):
+    """An open item carried forward into a later conference's "review of actions", and what
+    the meeting decided about it (minuted: the minutes read these rows)."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "", _("Not yet reviewed")
+        DONE = "done", _("Done")
+        CONTINUED = "continued", _("Continued")
+        CLOSED = "closed", _("Closed with a reason")
+
+    conference = models.ForeignKey(
+        Conference, on_delete=models.CASCADE, related_name="action_reviews"
+    )
+    action = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="reviews")
+    agenda_item = models.ForeignKey(
+        AgendaItem, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    due_on_before = models.DateField()
+    was_overdue = models.BooleanField(default=False)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, default="")
+    new_due_on = models.DateField(null=True, blank=True)
+    reason = models.CharField(max_length=30, blank=True)
+    note = models.TextField(blank=True, validators=[MaxLengthValidator(2000)])
+    reviewed_by = models.ForeignKey(
+        USER, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on_before", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "action"], name="action_review_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"review {self.conference_id}/{self.action_id}"
+
+
+class FollowupNotification(models.Model):
+    """In-app notice: an item was assigned or reassigned to you. Holds no case text: the
+    item is shown through the reader's own access when opened."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", _("Assigned to you")
+        REASSIGNED = "reassigned", _("Reassigned to you")
+        ESCALATED = "escalated", _("Overdue by 14 days")
+
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="followup_notices")
+    action = models.ForeignKey(ActionItem, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    note = models.CharField(max_length=500, blank=True)
+    at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.kind} {self.action_id}"
+
+
+class FollowupProfile(models.Model):
+    """Per-user follow-up settings: the language of reminder mail and the calendar token."""
+
+    user = models.OneToOneField(USER, on_delete=models.CASCADE, related_name="followup_profile")
+    language = models.CharField(
+        _("language of reminders"), max_length=8, choices=settings.LANGUAGES, default="ja"
+    )
+    # The private iCalendar feed: None = revoked (or never made). Stored hashed.
+    calendar_token_hash = models.CharField(max_length=64, blank=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"followups {self.user_id}"
+
+
+class ReminderSent(models.Model):
+    """One reminder or escalation mail already sent: `send_reminders` never sends it twice.
+
+    `key` is "digest:<date>" per recipient and day, or "escalate:<action id>" once per item.
+    """
+
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=64)
+    actions = models.JSONField(default=list)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="reminder_sent_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.key}"
 
 
 class ConferenceEvent(models.Model):

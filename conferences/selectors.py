@@ -125,6 +125,21 @@ def presence(conference: Conference) -> list[dict[str, Any]]:
     return sorted(people.values(), key=lambda p: (p["agency"], p["name"]))
 
 
+def reviews_for(access: ConferenceAccess) -> list[dict[str, Any]]:
+    """Carried-forward items of this conference that the reader reads (at the item's tier)."""
+    from conferences.live import review_data
+    from conferences.models import ActionReview
+
+    rows = ActionReview.objects.filter(conference_id=access.conference.pk).select_related(
+        "action__author", "action__agency", "action__owner_user", "action__owner_agency"
+    )
+    return [
+        review_data(r, r.action)
+        for r in rows
+        if r.action.deleted_at is None and r.action.tier <= access.tier_for(r.action.case_id)
+    ]
+
+
 def snapshot(access: ConferenceAccess) -> dict[str, Any]:
     """The whole live state the reader may read, with the sequence number it is valid at."""
     conference = Conference.objects.get(pk=access.conference.pk)
@@ -141,6 +156,7 @@ def snapshot(access: ConferenceAccess) -> dict[str, Any]:
         "notes": [record_data(r) for r in records_for(access, Note)],
         "decisions": [record_data(r) for r in records_for(access, Decision)],
         "actions": [record_data(r) for r in records_for(access, ActionItem)],
+        "reviews": reviews_for(access),
         "presence": presence(conference),
     }
 

@@ -256,6 +256,9 @@ def conference_schedule(
     AgendaItem.objects.create(
         conference=conference, kind=AgendaItem.Kind.OTHER, title=_("Other business"), order=order
     )
+    from conferences.actions import carry_forward
+
+    carry_forward(conference)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.CONFERENCE_SCHEDULE,
@@ -512,6 +515,9 @@ def conference_start(*, actor: Any, access: ConferenceAccess) -> Conference:
     conference = events.lock_conference(access.conference.pk)
     if conference.state != Conference.State.SCHEDULED:
         return conference
+    from conferences.actions import carry_forward
+
+    carry_forward(conference)
     conference.state = Conference.State.LIVE
     conference.started_at = timezone.now()
     first = conference.agenda.first()

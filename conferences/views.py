@@ -26,7 +26,14 @@ from conferences.forms import (
     ScheduleForm,
 )
 from conferences.minutes.selectors import minutes_panel
-from conferences.models import Conference, ConferenceCase, Feedback, Invitation, PrepAsk
+from conferences.models import (
+    ActionItem,
+    Conference,
+    ConferenceCase,
+    Feedback,
+    Invitation,
+    PrepAsk,
+)
 from permissions.audit import audit_record
 from permissions.conference_access import access_conference
 from permissions.conferences import ConferenceAccess, may_schedule, schedulable_cases
@@ -183,6 +190,7 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "people": people,
             "agencies": agencies,
             "ws_path": f"/ws/conferences/{access.conference.pk}/",
+            "not_done_reasons": ActionItem.NotDoneReason.choices,
         },
     )
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("cases/", include("casework.urls")),
     path("watch/", include("casework.watch_urls")),
     path("conferences/", include("conferences.urls")),
+    path("followups/", include("conferences.followup_urls")),
     path("admin/", admin.site.urls),
 ]
 

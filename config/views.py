@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from casework.selectors import dashboard_cases
+from conferences.followup_selectors import my_followups, unread_notices
 from conferences.selectors import upcoming_for
 from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
@@ -82,6 +83,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "memberships": memberships_of(request.user),
         "cases": dashboard_cases(request.user),
         "conferences": upcoming_for(request.user),
+        "followups": my_followups(request.user),
+        "followup_notices": unread_notices(request.user).count(),
     }
     return render(request, "dashboard.html", context)
 

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Tier(models.IntegerChoices):
@@ -97,7 +98,7 @@ class Membership(models.Model):
     )
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(_("role"), max_length=20, choices=Role.choices)
-    title = models.CharField(_("title"), max_length=100, blank=True)
+    title = models.CharField(pgettext_lazy("job title", "title"), max_length=100, blank=True)
     life_areas = models.ManyToManyField(
         Area,
         blank=True,

@@ -262,6 +262,19 @@
     setState(s.state);
   }
 
+  function showReview(rv) {
+    var li = document.querySelector("li[data-review='" + rv.id + "']");
+    if (!li) return;
+    var out = li.querySelector(".review__outcome");
+    if (out) {
+      out.dataset.outcome = rv.outcome;
+      out.textContent = t("review" + rv.outcome.charAt(0).toUpperCase() + rv.outcome.slice(1)) +
+        (rv.new_due_on ? " (" + rv.new_due_on + ")" : "");
+    }
+    var form = li.querySelector("form.review-form");
+    if (form) form.remove();
+  }
+
   function applyEvent(f) {
     var parts = f.event.split(".");
     var kind = parts[0], verb = parts[1];
@@ -274,6 +287,8 @@
       reorder(f.order);
     } else if (f.event === "agenda.added") {
       addAgendaItem(f.agenda_item);
+    } else if (f.event === "action_review.updated") {
+      showReview(f.review);
     } else if (f.event === "conference.state") {
       setState(f.state);
     }
@@ -392,6 +407,17 @@
       $("compose-text").value = "";
     });
   }
+  document.addEventListener("submit", function (e) {
+    var form = e.target.closest("form.review-form");
+    if (!form) return;
+    e.preventDefault();
+    var args = { review: parseInt(form.dataset.review, 10) };
+    ["outcome", "new_due_on", "reason", "reason_text", "note"].forEach(function (name) {
+      if (form.elements[name].value) args[name] = form.elements[name].value;
+    });
+    sendOp("action.review", args);
+  });
+
   var actionForm = $("action-form");
   if (actionForm) {
     actionForm.addEventListener("submit", function (e) {

@@ -1,0 +1,20 @@
+"""Email follow-up reminders and escalations. Safe to run from cron as often as you like."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from conferences.reminders import send_reminders
+
+
+class Command(BaseCommand):
+    help = "Email each owner a digest of follow-ups due within 3 days or overdue; escalate."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = send_reminders()
+        self.stdout.write(
+            f"digests: {report.digests}, escalations: {report.escalations}, "
+            f"items: {len(report.items)}"
+        )
