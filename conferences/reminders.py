@@ -56,7 +56,7 @@ def _claim(user: Any, key: str, action_ids: list[int]) -> bool:
 
 
 def _base_url() -> str:
-    return getattr(settings, "OTAGAI_BASE_URL", "http://localhost:8000").rstrip("/")
+    return settings.SITE_URL.rstrip("/")
 
 
 def _digest(user: Any, today: dt.date) -> list[ActionItem]:
