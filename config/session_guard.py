@@ -83,6 +83,10 @@ class SessionGuardMixin:
                 return
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        if not await self._session_ok():
+            # e.g. a coordinator who has not entered the second factor yet
+            await self._end_for_session()
+            return
         await super().websocket_connect(message)  # type: ignore[misc]
         if self._guard_key_and_user()[1] is not None and self._session_watch is None:
             self._session_watch = asyncio.create_task(self._watch_session())

@@ -218,8 +218,9 @@ SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks probe plain HTTP from inside
-# The reverse proxy terminates TLS and says so (deploy/Caddyfile sets X-Forwarded-Proto).
-if env_bool("BEHIND_PROXY", default=not DEBUG):
+# BEHIND_PROXY=1 when a reverse proxy terminates TLS and sets X-Forwarded-Proto (and nothing
+# else can reach the web processes directly).
+if env_bool("BEHIND_PROXY"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)

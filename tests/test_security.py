@@ -378,3 +378,29 @@ async def test_log_out_and_password_change_close_sockets(socket_user):
     }
     await by_logout.disconnect()
     await by_password.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_socket_refused_while_the_second_factor_is_owed():
+    from asgiref.sync import sync_to_async
+
+    from permissions.models import Membership
+    from tests.factories import AgencyFactory
+
+    def coordinator_half_logged_in() -> Client:
+        user = UserFactory(username="half-way")
+        Membership.objects.create(
+            user=user, agency=AgencyFactory(), role=Membership.Role.COORDINATOR
+        )
+        client = Client()
+        client.post(reverse("login"), {"username": "half-way", "password": PASSWORD})
+        return client
+
+    client = await sync_to_async(coordinator_half_logged_in)()
+    communicator = WebsocketCommunicator(
+        application, "/ws/ping/", headers=[ORIGIN, HOST, _cookie(client)]
+    )
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4401
+    await communicator.disconnect()
