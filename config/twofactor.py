@@ -21,7 +21,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django_otp import login as otp_login
@@ -77,7 +77,8 @@ class RequireTwoFactorMiddleware:
                 and _owes_second_factor(request)
             ):
                 target = "twofactor-verify" if user_has_device(request.user) else "twofactor-setup"
-                return HttpResponseRedirect(f"{reverse(target)}?next={request.get_full_path()}")
+                query = urlencode({"next": request.get_full_path()})
+                return HttpResponseRedirect(f"{reverse(target)}?{query}")
         return self.get_response(request)
 
 
@@ -110,6 +111,10 @@ def qr_svg(data: str) -> str:
 def setup(request: HttpRequest) -> HttpResponse:
     """Enrol a TOTP device: scan the QR code (or type the key), then confirm with a code."""
     user = request.user
+    if user_has_device(user) and not user.is_verified():  # type: ignore[union-attr]
+        # Replacing a device needs the old one first: a stolen password alone must not be
+        # enough to enrol the thief's phone.
+        return redirect(f"{reverse('twofactor-verify')}?{urlencode({'next': _next_url(request)})}")
     device = TOTPDevice.objects.filter(user=user, confirmed=False).first()  # type: ignore[misc]
     if device is None:
         device = TOTPDevice.objects.create(
@@ -145,7 +150,7 @@ def setup(request: HttpRequest) -> HttpResponse:
 def verify(request: HttpRequest) -> HttpResponse:
     """Enter the current code of the enrolled device."""
     if not user_has_device(request.user):
-        return redirect(f"{reverse('twofactor-setup')}?next={_next_url(request)}")
+        return redirect(f"{reverse('twofactor-setup')}?{urlencode({'next': _next_url(request)})}")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         for device in TOTPDevice.objects.filter(user=request.user, confirmed=True):  # type: ignore[misc]

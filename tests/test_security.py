@@ -234,6 +234,28 @@ def test_second_factor_optional_for_others(cast):
 
 
 @pytest.mark.django_db
+def test_a_password_alone_cannot_replace_the_device(cast):
+    original = confirmed_device(cast.coordinator)
+    client = Client()
+    _log_in(client, cast.coordinator.username)  # the password, not the phone
+    response = client.get(reverse("twofactor-setup"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("twofactor-verify"))
+    response = client.post(reverse("twofactor-setup"), {"token": "123456"})
+    assert response.status_code == 302
+    assert list(TOTPDevice.objects.filter(user=cast.coordinator)) == [original]
+
+
+@pytest.mark.django_db
+def test_the_way_back_keeps_its_query(cast):
+    client = Client()
+    _log_in(client, cast.coordinator.username)
+    response = client.get(reverse("casework:case-list") + "?q=a&page=2")
+    assert response.status_code == 302
+    assert "next=%2Fcases%2F%3Fq%3Da%26page%3D2" in response["Location"]
+
+
+@pytest.mark.django_db
 def test_two_factor_pages_need_a_log_in(client):
     for name in ("twofactor-setup", "twofactor-verify"):
         response = client.get(reverse(name))
