@@ -66,6 +66,10 @@ class SessionGuardMixin:
         return key, user_id
 
     async def _session_ok(self, *, touch: bool = False) -> bool:
+        if "session" not in self.scope:  # type: ignore[attr-defined]
+            # No session layer in this ASGI stack: nothing to guard. config.asgi always has
+            # one (AuthMiddlewareStack); only unit tests that set scope["user"] directly lack it.
+            return True
         key, user_id = self._guard_key_and_user()
         if user_id is None:
             return True  # anonymous sockets are refused by the consumer itself
@@ -88,7 +92,8 @@ class SessionGuardMixin:
             await self._end_for_session()
             return
         await super().websocket_connect(message)  # type: ignore[misc]
-        if self._guard_key_and_user()[1] is not None and self._session_watch is None:
+        guarded = "session" in self.scope  # type: ignore[attr-defined]
+        if guarded and self._guard_key_and_user()[1] is not None and self._session_watch is None:
             self._session_watch = asyncio.create_task(self._watch_session())
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:

@@ -426,3 +426,17 @@ async def test_socket_refused_while_the_second_factor_is_owed():
     assert not connected
     assert code == 4401
     await communicator.disconnect()
+
+
+def test_the_served_socket_stack_always_has_a_session():
+    """The guard trusts a scope without a session layer (unit tests); the application served
+    by uvicorn always has one."""
+    from channels.auth import AuthMiddlewareStack  # noqa: F401
+    from channels.sessions import SessionMiddleware
+
+    stack = application.application_mapping["websocket"].application
+    found = False
+    while stack is not None and not found:
+        found = isinstance(stack, SessionMiddleware)
+        stack = getattr(stack, "inner", None)
+    assert found
