@@ -66,11 +66,12 @@ class SessionGuardMixin:
         return key, user_id
 
     async def _session_ok(self, *, touch: bool = False) -> bool:
-        if "session" not in self.scope:  # type: ignore[attr-defined]
-            # No session layer in this ASGI stack: nothing to guard. config.asgi always has
-            # one (AuthMiddlewareStack); only unit tests that set scope["user"] directly lack it.
-            return True
         key, user_id = self._guard_key_and_user()
+        if key is None:
+            # No session behind the user: nothing to guard. In the served stack
+            # (AuthMiddlewareStack) a user only comes from a session, so this is only unit
+            # tests that set scope["user"] directly.
+            return True
         if user_id is None:
             return True  # anonymous sockets are refused by the consumer itself
         return await database_sync_to_async(session_still_valid)(key, user_id, touch=touch)
@@ -92,8 +93,8 @@ class SessionGuardMixin:
             await self._end_for_session()
             return
         await super().websocket_connect(message)  # type: ignore[misc]
-        guarded = "session" in self.scope  # type: ignore[attr-defined]
-        if guarded and self._guard_key_and_user()[1] is not None and self._session_watch is None:
+        key, user_id = self._guard_key_and_user()
+        if key is not None and user_id is not None and self._session_watch is None:
             self._session_watch = asyncio.create_task(self._watch_session())
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:

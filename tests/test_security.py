@@ -36,7 +36,9 @@ def test_check_deploy_is_clean_with_production_settings():
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("DEBUG", "SECURE_", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_"))
+        if not key.startswith(
+            ("DEBUG", "SECURE_", "SECRET_KEY", "ALLOWED_HOSTS", "EMAIL_", "DJANGO_ALLOW_ASYNC")
+        )
     }
     env.update(
         DEBUG="0",
