@@ -12,7 +12,7 @@ DEV_ENV := DEBUG=1
 # Tests: DEBUG settings (static files from the source tree); Django switches DEBUG off itself.
 TEST_ENV := DEBUG=1 SECRET_KEY=test-only-secret-key-not-for-production
 
-.PHONY: help run test check sysdeps test-sysdeps venv venv-dev messages migrate seed clean compose-check
+.PHONY: help run test check sysdeps test-sysdeps venv venv-dev messages migrate seed clean compose-check backup restore
 
 help:
 	@echo "make run    - set up and serve Otagai with demo data at http://$(HOST):$(PORT)"
@@ -69,6 +69,13 @@ run: venv messages seed
 
 test: venv-dev test-sysdeps messages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)
+
+# PostgreSQL backups (docs/deploy.md): DATABASE_URL must name a PostgreSQL database.
+backup:
+	@scripts/pg-backup
+
+restore:
+	@scripts/pg-restore
 
 compose-check:
 	@scripts/ensure-system-packages "command -v docker-compose" docker-compose

@@ -11,6 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from casework.events import safety_group
+from config.session_guard import SessionGuardMixin
 
 
 @database_sync_to_async
@@ -26,7 +27,7 @@ def _tally_for(user: Any, declaration_id: int) -> list[dict[str, Any]] | None:
     return safety_tally(declaration)
 
 
-class SafetyTallyConsumer(AsyncJsonWebsocketConsumer):
+class SafetyTallyConsumer(SessionGuardMixin, AsyncJsonWebsocketConsumer):
     group: str = ""
 
     async def connect(self) -> None:

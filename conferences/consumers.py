@@ -25,6 +25,7 @@ from django.utils.translation import trans_real
 from conferences import events, live, selectors, services
 from conferences.events import encode, frame_for, group_name, message_for
 from conferences.models import Conference, ConferenceEvent, Presence
+from config.session_guard import SessionGuardMixin
 from permissions.conferences import ConferenceAccess, conference_access, refresh_access
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def language_from_scope(scope: dict[str, Any]) -> str:
     return settings.LANGUAGE_CODE
 
 
-class ConferenceConsumer(AsyncWebsocketConsumer):
+class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
     access: ConferenceAccess
     cursor: int | None
 

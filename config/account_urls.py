@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from config import views
+from config import twofactor, views
 
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
@@ -19,4 +19,6 @@ urlpatterns = [
         name="password_change_done",
     ),
     path("me/", views.profile, name="profile"),
+    path("2fa/setup/", twofactor.setup, name="twofactor-setup"),
+    path("2fa/verify/", twofactor.verify, name="twofactor-verify"),
 ]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
+from config.session_guard import SessionGuardMixin
 
-class PingConsumer(AsyncJsonWebsocketConsumer):
+
+class PingConsumer(SessionGuardMixin, AsyncJsonWebsocketConsumer):
     """Accepts only logged-in users; answers {"type": "pong"} to anything."""
 
     async def connect(self) -> None:

@@ -57,6 +57,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "guardian",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "permissions",
     "casework",
     "conferences",
@@ -70,8 +73,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "config.twofactor.RequireTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last, as django-axes requires: turns a lock-out into the page config.security.lockout.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -120,6 +128,8 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTHENTICATION_BACKENDS = [
+    # First, so that a locked-out username or address never reaches the password check.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -184,17 +194,72 @@ if _smtp_host:
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
+# --- Sessions -------------------------------------------------------------------------------
+# A session ends after SESSION_IDLE_MINUTES without a request (default 30): a request
+# renews the server-side expiry (at most once a minute, config.twofactor), and the cookie
+# itself lives only as long as the browser.
+# A password change ends every other session of the person (Django's session hash), and the
+# WebSocket consumers check the session on each message and every SESSION_CHECK_SECONDS
+# (config.session_guard).
+SESSION_IDLE_MINUTES = int(env("SESSION_IDLE_MINUTES", "30"))
+SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_CHECK_SECONDS = int(env("SESSION_CHECK_SECONDS", "60"))
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_AGE = int(env("SESSION_COOKIE_AGE", str(8 * 3600)))
+SESSION_COOKIE_SAMESITE = "Lax"
+# Secure cookies, HTTPS redirect and HSTS are on whenever DEBUG is off; SECURE_COOKIES=0 /
+# SECURE_SSL_REDIRECT=0 / SECURE_HSTS_SECONDS=0 switch them off for a plain-HTTP test rig.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_HTTPONLY = True  # forms carry the token; no script reads the cookie
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Behind TLS in production: set these once HTTPS works end to end.
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT")
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks probe plain HTTP from inside
-SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0"))
+# BEHIND_PROXY=1 when a reverse proxy terminates TLS and sets X-Forwarded-Proto (and nothing
+# else can reach the web processes directly).
+if env_bool("BEHIND_PROXY"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "0" if DEBUG else str(365 * 24 * 3600)))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+# The preload flag only asks; the site enters browsers' lists when someone submits it.
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+
+# --- Content-Security-Policy (django-csp) ----------------------------------------------------
+# Scripts, styles, images and sockets only from this origin; no inline script or style
+# attribute anywhere (QR codes are inline SVG elements, which CSP does not restrict).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+
+# --- Login throttling (django-axes) ----------------------------------------------------------
+# After AXES_FAILURE_LIMIT failures for one username from one address, that pair is locked
+# for AXES_COOLOFF_MINUTES; the page says so in the person's language.
+AXES_FAILURE_LIMIT = int(env("AXES_FAILURE_LIMIT", "5"))
+AXES_COOLOFF_TIME = int(env("AXES_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "config.security.lockout"
+AXES_IPWARE_PROXY_COUNT = int(env("AXES_PROXY_COUNT", "0" if DEBUG else "1"))
+AXES_VERBOSE = False
+
+# --- Two-factor authentication (django-otp, TOTP) --------------------------------------------
+# Coordinators, agency administrators and staff must verify a TOTP device after logging in;
+# everyone else may enrol one from their account page.
+OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Otagai")
 
 # Case records: longest accepted free text (characters).
 OTAGAI_MAX_TEXT = 20_000

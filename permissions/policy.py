@@ -603,3 +603,15 @@ def can_log_visit(user: Any, access: CaseAccess) -> bool:
             case=access.case, agency_id__in=[s.agency_id for s in access.shares]
         ).exists()
     )
+
+
+def requires_two_factor(user: Any) -> bool:
+    """Coordinators, agency administrators and staff must log in with a second factor."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    return Membership.objects.filter(
+        user=user,
+        role__in=[Membership.Role.COORDINATOR, Membership.Role.AGENCY_ADMIN],
+    ).exists()

@@ -170,6 +170,36 @@ def _fast_password_hashing(request, settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _second_factor_entered(request, monkeypatch) -> None:
+    """`client.force_login(user)` / `client.login(...)` stand for a whole log-in, including the
+    code from the person's authenticator app (tests.twofactor) where their role needs one.
+    Tests of the log-in itself post to the log-in and 2FA pages instead."""
+    from tests.twofactor import complete_second_factor
+
+    original_force_login, original_login = Client.force_login, Client.login
+
+    def force_login(self, user, backend=None):  # type: ignore[no-untyped-def]
+        original_force_login(self, user, backend)
+        complete_second_factor(self, user)
+
+    def login(self, **credentials):  # type: ignore[no-untyped-def]
+        from django.contrib.auth import get_user_model
+
+        if "request" not in credentials:  # django-axes throttles per request (address)
+            from django.test import RequestFactory
+
+            credentials["request"] = RequestFactory().post("/accounts/login/")
+        done = original_login(self, **credentials)
+        if done:
+            user = get_user_model()._default_manager.get(pk=self.session["_auth_user_id"])
+            complete_second_factor(self, user)
+        return done
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+    monkeypatch.setattr(Client, "login", login)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _append_only_tables_truncatable_in_tests(django_db_setup, django_db_blocker) -> None:
     # Transactional tests (WebSockets, the browser) are emptied with TRUNCATE between tests.
