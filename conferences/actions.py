@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -384,3 +385,10 @@ def notifications_mark_read(*, user: Any) -> None:
 def user_language(user: Any) -> str:
     profile = FollowupProfile.objects.filter(user=user).first()
     return profile.language if profile else "ja"
+
+
+def user_language_remember(*, user: Any, language: str) -> None:
+    """The language a person chose on screen is the language of their reminder mail."""
+    if language not in dict(settings.LANGUAGES):
+        return
+    FollowupProfile.objects.update_or_create(user=user, defaults={"language": language})

@@ -10,7 +10,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("accounts/", include("config.account_urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    path("i18n/setlang/", views.set_language, name="set_language"),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("cases/", include("casework.urls")),
     path("watch/", include("casework.watch_urls")),

@@ -14,6 +14,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.i18n import set_language as django_set_language
 
 from casework.selectors import dashboard_cases
 from conferences.followup_selectors import my_followups, unread_notices
@@ -96,3 +97,13 @@ def profile(request: HttpRequest) -> HttpResponse:
         "memberships": memberships_of(request.user),
     }
     return render(request, "accounts/profile.html", context)
+
+
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's language switch; a logged-in person's choice also sets their mail language."""
+    response = django_set_language(request)
+    if request.method == "POST" and request.user.is_authenticated:
+        from conferences.actions import user_language_remember
+
+        user_language_remember(user=request.user, language=request.POST.get("language", ""))
+    return response
