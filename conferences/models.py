@@ -353,7 +353,7 @@ class ActionItem(LiveRecord):
 
     class Status(models.TextChoices):
         OPEN = "open", pgettext_lazy("action item status", "Open")
-        IN_PROGRESS = "in_progress", _("In progress")
+        IN_PROGRESS = "in_progress", pgettext_lazy("action item status", "In progress")
         DONE = "done", _("Done")
         CANCELLED = "cancelled", _("Cancelled")
         NOT_DONE = "not_done", _("Not done")
