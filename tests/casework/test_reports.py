@@ -299,8 +299,17 @@ def _action(cast, conf, status: str, reason: str = "") -> None:
     )
 
 
+@pytest.fixture
+def english():
+    """The row labels asserted below are the English ones."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.mark.django_db
-def test_action_items_done_not_done_and_why(cast, monkeypatch) -> None:
+def test_action_items_done_not_done_and_why(cast, monkeypatch, english) -> None:
     from casework import reporting
 
     conf = Conference.objects.create(
