@@ -30,6 +30,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver")
 os.environ.setdefault("SECURE_COOKIES", "0")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")  # plain HTTP on loopback
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
 import warnings  # noqa: E402
@@ -64,6 +65,7 @@ from casework.views import PAGE_SIZE  # noqa: E402
 from permissions.access import access_case  # noqa: E402
 from permissions.models import Agency, Area, Consent, Membership, Share, Tier  # noqa: E402
 from permissions.policy import ROLE_TIER_CAP  # noqa: E402
+from tests.twofactor import complete_second_factor  # noqa: E402
 
 User = get_user_model()
 
@@ -630,6 +632,8 @@ def run(reps: int) -> dict[str, Any]:
     for who, user in users.items():
         client = Client()
         client.force_login(user)
+        # Coordinators log in with a second factor, as in production (tests/twofactor.py).
+        complete_second_factor(client, user)
         agency = Membership.objects.get(user=user).agency
         scenarios: dict[str, Callable[[int], Any]] = {}
         for page, q in {"list": "", **SEARCHES}.items():
