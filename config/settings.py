@@ -264,6 +264,10 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Otagai")
 # Case records: longest accepted free text (characters).
 OTAGAI_MAX_TEXT = 20_000
 
+# Retention (manage.py apply_retention, docs/deploy.md): closed cases lose their personal
+# content this many days after closing. Default five years (1827 days covers any five).
+RETENTION_CLOSED_CASE_DAYS = int(env("RETENTION_CLOSED_CASE_DAYS", "1827"))
+
 # Unmet-needs report: counts below this are shown as "<N" (docs/reporting.md). Upward only:
 # casework.reporting refuses anything below 5.
 OTAGAI_REPORT_MIN_CELL = int(env("OTAGAI_REPORT_MIN_CELL", "5"))
