@@ -208,14 +208,16 @@ def _plan(case: Case) -> CasePlan:
     delete, empty = _querysets(case)
     plan.removed = {name: qs.count() for name, qs in delete.items()}
     plan.emptied = {name: qs.count() for name, qs in empty.items()}
+    plan.emptied["conference titles"] = len(_new_conference_titles(case, conference_ids))
     plan.kept = _kept(case, conference_ids)
     return plan
 
 
-def _retitle_conferences(case: Case, conference_ids: set[int]) -> int:
-    """A conference whose cases are all emptied loses its title (it often names the
-    household): the date and the references instead. Its minutes are kept as approved."""
-    retitled = 0
+def _new_conference_titles(case: Case, conference_ids: set[int]) -> dict[int, str]:
+    """Conferences whose cases are all emptied (this one included) lose their title, which
+    often names the household: the date and the references instead. Their minutes are kept
+    as approved."""
+    titles: dict[int, str] = {}
     for conference in Conference.objects.filter(pk__in=conference_ids).order_by("pk"):
         links = ConferenceCase.objects.filter(conference=conference).exclude(case=case)
         if links.filter(case__purged_at__isnull=True).exists():
@@ -224,9 +226,8 @@ def _retitle_conferences(case: Case, conference_ids: set[int]) -> int:
             {case.reference} | {link.case.reference for link in links.select_related("case")}
         )
         title = f"{timezone.localdate(conference.starts_at):%Y-%m-%d} {' '.join(references)}"
-        Conference.objects.filter(pk=conference.pk).update(title=title[:200])
-        retitled += 1
-    return retitled
+        titles[conference.pk] = title[:200]
+    return titles
 
 
 @transaction.atomic
@@ -253,7 +254,8 @@ def _purge(case_id: int, cutoff: dt.datetime, days: int) -> CasePlan | None:
     actions.update(title="", details="", completion_note="", reason_text="")
     ConferenceEvent.objects.filter(case=case).update(payload={"removed": "retention"})
     AgendaItem.objects.filter(case=case).update(title=case.reference)
-    plan.emptied["conference titles"] = _retitle_conferences(case, _conference_ids(case))
+    for conference_id, title in _new_conference_titles(case, _conference_ids(case)).items():
+        Conference.objects.filter(pk=conference_id).update(title=title)
     now = timezone.now()
     Case.objects.filter(pk=case.pk).update(
         label=case.reference,

@@ -271,6 +271,7 @@ def test_run_keeps_the_audit_trail_ledger_and_minutes_and_writes_one_event(cast,
     assert detail["removed"]["household members"] == 1
     assert detail["removed"]["consents"] == 1
     assert detail["emptied"]["notes"] == 3
+    assert detail["emptied"]["conference titles"] == 1
     assert detail["kept"]["minutes versions"] == 1
     assert detail["kept"]["audit events"] == len(trail)
 
@@ -340,3 +341,14 @@ def test_on_postgresql_the_append_only_triggers_do_not_block_it(old_case, db_ven
     ).exists()
     assert Case.objects.get(pk=old_case.pk).purged_at is not None
     assert [secret for secret in SECRETS if secret in _texts_outside_the_trail()] == []
+
+
+def test_a_conference_keeps_its_title_while_another_of_its_cases_is_kept(cast, old_case):
+    link = ConferenceCase.objects.filter(case=old_case).select_related("conference").get()
+    other = _case_with_member(cast, closed_ago=None)
+    ConferenceCase.objects.create(conference=link.conference, case=other, order=1)
+    plan = retention_apply(dry_run=True).cases[0]
+    assert plan.emptied["conference titles"] == 0
+    retention_apply(dry_run=False)
+    link.conference.refresh_from_db()
+    assert link.conference.title == "山﨑さん世帯 支援会議"
