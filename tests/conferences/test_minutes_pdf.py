@@ -35,7 +35,7 @@ def _text(data: bytes) -> str:
 
 def _export(client: Client, conference, variant: str, number: int = 1):  # type: ignore[no-untyped-def]
     url = reverse("conferences:minutes-pdf", args=[conference.pk, number, variant])
-    return client.get(url)
+    return client.post(url)
 
 
 @pytest.fixture

@@ -48,6 +48,6 @@ def test_minutes_pages_fit_a_phone(otagai_server, browser):
     assert_fits_phone(page)
     assert_no_serious_axe_violations(page, "resident's conference page with minutes")
     with page.expect_download() as download:
-        page.click("a[href$='/minutes/v1/pdf/watch/']")
+        page.click("form[action$='/minutes/v1/pdf/watch/'] button")
     assert download.value.suggested_filename.startswith(f"minutes-{conference.pk}-v1-watch")
     ctx.close()
