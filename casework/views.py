@@ -113,6 +113,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_edit": access.allows("edit"),
             "can_contribute": access.allows("contribute"),
             "can_manage": access.allows("manage_shares"),
+            "can_view_ledger": access.allows("view_audit"),
             "can_log_visit": can_log_visit(request.user, access),
         },
     )

@@ -9,6 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from casework.views import form_errors_from
 from conferences.minutes import selectors, services
@@ -97,6 +98,7 @@ def minutes_version(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 
 
 @login_required
+@require_POST  # an export writes the disclosure ledger: never on a prefetch, crawl or replay
 def minutes_pdf(request: HttpRequest, pk: int, number: int, variant: str) -> HttpResponse:
     access = _reader(request, pk)
     version = _version(access, number)

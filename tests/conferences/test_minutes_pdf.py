@@ -10,10 +10,15 @@ import subprocess
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from pypdf import PdfReader
 
+from conferences import services
 from conferences.minutes.models import MinutesExport
+from conferences.models import Note
+from permissions.conferences import conference_access
 from permissions.models import AuditEvent, DisclosureRecord, Tier
+from tests.conferences.conftest import make_live
 from tests.conferences.minutes_helpers import (
     SENSITIVE_NOTE,
     SUPPORT_ACTION,
@@ -23,6 +28,7 @@ from tests.conferences.minutes_helpers import (
     WATCH_NOTE,
     approve,
     closed_conference,
+    record,
 )
 from tests.conftest import SENSITIVE_TEXT, SUPPORT_TEXT
 
@@ -35,7 +41,7 @@ def _text(data: bytes) -> str:
 
 def _export(client: Client, conference, variant: str, number: int = 1):  # type: ignore[no-untyped-def]
     url = reverse("conferences:minutes-pdf", args=[conference.pk, number, variant])
-    return client.get(url)
+    return client.post(url)
 
 
 @pytest.fixture
@@ -128,3 +134,46 @@ def test_every_export_writes_the_ledger(cast, approved):
     assert first.basis == DisclosureRecord.Basis.SHARE and len(first.sha256) == 64
     assert second.tier == Tier.SUPPORT and rows[1].audience_agency == cast.professional_agency
     assert AuditEvent.objects.filter(action=AuditEvent.Action.EXPORT).count() == 2
+
+
+def _pages(data: bytes) -> list[str]:
+    return ["".join((p.extract_text() or "").split()) for p in PdfReader(io.BytesIO(data)).pages]
+
+
+@pytest.mark.django_db
+def test_header_and_page_numbers_on_every_page(cast):
+    # Enough notes for several pages: the header is a page-margin string, so it must repeat.
+    conference = make_live(cast)
+    for i in range(60):
+        record(
+            conference,
+            cast,
+            Note,
+            f"追記{i}：" + "声をかけても応答がないことが多い。" * 4,
+            Tier.WATCH,
+        )
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    approve(cast, conference)
+    response = _export(cast.client_for("resident"), conference, "watch")
+    pages = _pages(response.content)
+    assert len(pages) >= 3
+    exported = timezone.localtime().strftime("%Y-%m-%d")
+    for n, text in enumerate(pages, start=1):
+        assert "取扱注意" in text, n
+        assert "高橋和子" in text and "民生委員協議会" in text and exported in text, n
+        assert f"{n}/{len(pages)}" in text, n
+
+
+@pytest.mark.django_db
+def test_header_prints_any_name_literally(cast, approved):
+    # Quotes, a backslash and markup in a name can neither end the CSS string nor the style.
+    cast.resident.last_name = 'O"Hara\\</style><h1>'
+    cast.resident.first_name = "花子;}"
+    cast.resident.save()
+    response = _export(cast.client_for("resident"), approved, "watch")
+    assert response.status_code == 200
+    first = _pages(response.content)[0]
+    assert 'O"Hara\\</style><h1>花子;}' in first
+    assert first.count("取扱注意") == 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
-from conferences.minutes.models import MinutesVersion
+from conferences.minutes.models import MinutesExport, MinutesVersion
+from permissions.models import DisclosureRecord
 from tests.conferences.minutes_helpers import (
     SENSITIVE_NOTE,
     SUPPORT_NOTE,
@@ -59,13 +61,14 @@ MATRIX = {
 @pytest.mark.parametrize("name", list(MATRIX))
 def test_access_matrix(cast, approved, name):
     url = _urls(cast, approved)[name]
+    method = "post" if name.startswith("pdf-") else "get"  # exports are POSTs
     for who, expected in zip(CAST[:4], MATRIX[name], strict=True):
-        response = cast.client_for(who).get(url)
+        response = getattr(cast.client_for(who), method)(url)
         assert response.status_code == expected, (who, name, response.status_code)
         if expected == 404:
             body = response.content.decode(errors="ignore")
             assert "山﨑" not in body and WATCH_NOTE not in body
-    response = cast.client_for("anonymous").get(url)
+    response = getattr(cast.client_for("anonymous"), method)(url)
     assert response.status_code == 302 and "/login" in response["Location"]
 
 
@@ -76,7 +79,12 @@ def test_missing_version_and_unknown_variant_are_404(cast, approved):
         client.get(reverse("conferences:minutes-version", args=[approved.pk, 9])).status_code == 404
     )
     url = reverse("conferences:minutes-pdf", args=[approved.pk, 1, "agency-999999"])
-    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+
+
+def _export_form(conference, variant: str) -> str:  # type: ignore[no-untyped-def]
+    url = reverse("conferences:minutes-pdf", args=[conference.pk, 1, variant])
+    return f'<form class="inline-form" method="post" action="{url}">'
 
 
 @pytest.mark.django_db
@@ -96,10 +104,15 @@ def test_conference_page_shows_approved_minutes_and_export_links(cast, approved)
     url = reverse("conferences:conference-detail", args=[approved.pk])
     page = cast.client_for("resident").get(url).content.decode()
     assert WATCH_NOTE in page and SUPPORT_NOTE not in page
-    assert reverse("conferences:minutes-pdf", args=[approved.pk, 1, "watch"]) in page
+    assert _export_form(approved, "watch") in page
     assert reverse("conferences:minutes-pdf", args=[approved.pk, 1, "support"]) not in page
     page = cast.client_for("professional").get(url).content.decode()
-    assert reverse("conferences:minutes-pdf", args=[approved.pk, 1, "support"]) in page
+    assert _export_form(approved, "support") in page
+    version_page = cast.client_for("professional").get(
+        reverse("conferences:minutes-version", args=[approved.pk, 1])
+    )
+    assert _export_form(approved, "support") in version_page.content.decode()
+    assert _export_form(approved, "sensitive") not in version_page.content.decode()
 
 
 @pytest.mark.django_db
@@ -124,7 +137,7 @@ def test_chair_edits_and_approves_a_correction(cast, approved):
 
 @pytest.mark.django_db
 def test_ledger_pages_list_exports(cast, approved):
-    cast.client_for("resident").get(
+    cast.client_for("resident").post(
         reverse("conferences:minutes-pdf", args=[approved.pk, 1, "watch"])
     )
     coordinator = cast.client_for("coordinator")
@@ -134,3 +147,58 @@ def test_ledger_pages_list_exports(cast, approved):
     assert "高橋 和子" in page
     page = coordinator.get(reverse("conferences:case-minutes-ledger", args=[cast.case.pk]))
     assert "高橋 和子" in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_export_is_a_post_get_writes_nothing(cast, approved):
+    url = reverse("conferences:minutes-pdf", args=[approved.pk, 1, "watch"])
+    response = cast.client_for("resident").get(url)
+    assert response.status_code == 405 and response["Allow"] == "POST"
+    assert not MinutesExport.objects.exists() and not DisclosureRecord.objects.exists()
+    # An outsider's GET is answered as for a conference that does not exist.
+    outsider = cast.client_for("outsider")
+    response = outsider.get(url)
+    missing = outsider.get(reverse("conferences:minutes-pdf", args=[999999, 1, "watch"]))
+    assert response.status_code == missing.status_code == 405
+    assert response.content == missing.content
+    assert not MinutesExport.objects.exists()
+
+
+@pytest.mark.django_db
+def test_export_needs_the_csrf_token(cast, approved):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.resident)
+    url = reverse("conferences:minutes-pdf", args=[approved.pk, 1, "watch"])
+    assert client.post(url).status_code == 403
+    assert not MinutesExport.objects.exists()
+    page = client.get(reverse("conferences:conference-detail", args=[approved.pk]))
+    token = page.context["csrf_token"]
+    response = client.post(url, {"csrfmiddlewaretoken": str(token)})
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert MinutesExport.objects.filter(variant="watch").count() == 1
+
+
+# The per-case ledger from the case page: the link only for those who may open it.
+CASE_LEDGER_LINK = {"coordinator": True, "professional": False, "resident": False}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("who", ["coordinator", "professional", "resident", "outsider"])
+def test_case_page_links_the_minutes_ledger_only_for_its_readers(cast, approved, who):
+    client = cast.client_for(who)
+    case_page = client.get(reverse("casework:case-detail", args=[cast.case.pk]))
+    ledger_url = reverse("conferences:case-minutes-ledger", args=[cast.case.pk])
+    ledger = client.get(ledger_url)
+    if who == "outsider":
+        assert case_page.status_code == 404 and ledger.status_code == 404
+        assert "山﨑" not in ledger.content.decode()
+        return
+    assert case_page.status_code == 200
+    shown = f'href="{ledger_url}"' in case_page.content.decode()
+    assert shown is CASE_LEDGER_LINK[who]
+    assert ledger.status_code == (200 if shown else 403)
+    if shown:
+        assert f'href="{reverse("casework:case-detail", args=[cast.case.pk])}"' in (
+            ledger.content.decode()
+        )

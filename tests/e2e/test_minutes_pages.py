@@ -37,6 +37,18 @@ def test_minutes_pages_fit_a_phone(otagai_server, browser):
         page.goto(f"{otagai_server.url}/conferences/{conference.pk}/{path}")
         assert_fits_phone(page)
         assert_no_serious_axe_violations(page, path or "conference page with minutes")
+    # The chair exports from the conference page: a POST form, the browser downloads.
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/")
+    with page.expect_download() as download:
+        page.click("form[action$='/minutes/v1/pdf/sensitive/'] button")
+    assert download.value.suggested_filename.startswith(f"minutes-{conference.pk}-v1-sensitive")
+    # The case page links the case's minutes ledger, which lists that export.
+    page.goto(f"{otagai_server.url}/cases/{cast.case.pk}/")
+    page.click(f"a[href='/conferences/cases/{cast.case.pk}/minutes-ledger/']")
+    assert page.url.endswith(f"/conferences/cases/{cast.case.pk}/minutes-ledger/")
+    assert "佐藤 美咲" in page.locator("main table").inner_text()
+    assert_fits_phone(page)
+    assert_no_serious_axe_violations(page, "case minutes ledger")
     ctx.close()
 
     ctx = new_context(browser, phone=True)
@@ -48,6 +60,6 @@ def test_minutes_pages_fit_a_phone(otagai_server, browser):
     assert_fits_phone(page)
     assert_no_serious_axe_violations(page, "resident's conference page with minutes")
     with page.expect_download() as download:
-        page.click("a[href$='/minutes/v1/pdf/watch/']")
+        page.click("form[action$='/minutes/v1/pdf/watch/'] button")
     assert download.value.suggested_filename.startswith(f"minutes-{conference.pk}-v1-watch")
     ctx.close()
