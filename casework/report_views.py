@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from casework import report_services
 from casework.models import Case
@@ -15,15 +16,15 @@ from casework.reporting import PERIODS, Filters, fiscal_year_of, unmet_needs_rep
 from permissions import policy
 
 
-def _filters(request: HttpRequest) -> Filters:
+def _filters(data: QueryDict) -> Filters:
     current = fiscal_year_of(timezone.now())
     try:
-        fy = int(request.GET.get("fy", current))
+        fy = int(data.get("fy", current))
     except ValueError:
         fy = current
     fy = min(max(fy, 2000), current + 1)
-    period = request.GET.get("period", "month")
-    coverage = request.GET.get("coverage", "")
+    period = data.get("period", "month")
+    coverage = data.get("coverage", "")
     return Filters(
         fy=fy,
         period=period if period in PERIODS else "month",
@@ -39,7 +40,7 @@ def _allowed(request: HttpRequest) -> None:
 @login_required
 def report(request: HttpRequest) -> HttpResponse:
     _allowed(request)
-    filters = _filters(request)
+    filters = _filters(request.GET)
     result = unmet_needs_report(filters)
     current = fiscal_year_of(timezone.now())
     return render(
@@ -51,17 +52,19 @@ def report(request: HttpRequest) -> HttpResponse:
             "years": list(range(current, current - 6, -1)),
             "periods": PERIODS,
             "coverages": Case.Coverage.choices,
-            "query": request.GET.urlencode(),
         },
     )
 
 
+# A download writes the disclosure ledger, so it is a POST (a form on the report page), never a
+# GET link that a prefetcher or a pasted address could trigger.
+@require_POST
 @login_required
 def report_download(request: HttpRequest, fmt: str) -> HttpResponse:
     _allowed(request)
     if fmt not in ("csv", "pdf"):
         raise Http404
-    filters = _filters(request)
+    filters = _filters(request.POST)
     data = report_services.report_export(
         actor=request.user, report=unmet_needs_report(filters), fmt=fmt, request=request
     )

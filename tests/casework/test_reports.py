@@ -207,17 +207,39 @@ def test_community_issue_and_conference_counts(cast) -> None:
 )
 def test_access(cast, who: str, status: int) -> None:
     client = cast.client_for(who)
-    for url in (
-        reverse("casework:report"),
-        reverse("casework:report-download", args=["csv"]),
-        reverse("casework:report-download", args=["pdf"]),
+    for method, url in (
+        ("get", reverse("casework:report")),
+        ("post", reverse("casework:report-download", args=["csv"])),
+        ("post", reverse("casework:report-download", args=["pdf"])),
     ):
-        response = client.get(url)
+        response = getattr(client, method)(url, {"fy": FY})
         assert response.status_code == status, url
         if status != 200:
             assert b"<5" not in response.content
     nav = client.get(reverse("dashboard")).content.decode()
     assert (reverse("casework:report") in nav) == (who == "coordinator")
+
+
+@pytest.mark.django_db
+def test_download_by_get_writes_nothing(cast) -> None:
+    client = cast.client_for("coordinator")
+    for fmt in ("csv", "pdf"):
+        response = client.get(reverse("casework:report-download", args=[fmt]) + f"?fy={FY}")
+        assert response.status_code == 405
+    assert not DisclosureRecord.objects.exists()
+
+
+@pytest.mark.django_db
+def test_download_needs_csrf_token(cast) -> None:
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(cast.coordinator)
+    page = client.get(reverse("casework:report")).content.decode()
+    assert 'name="csrfmiddlewaretoken"' in page
+    response = client.post(reverse("casework:report-download", args=["csv"]), {"fy": FY})
+    assert response.status_code == 403
+    assert not DisclosureRecord.objects.exists()
 
 
 @pytest.mark.django_db
@@ -236,8 +258,8 @@ def test_page_has_no_names_or_free_text(cast) -> None:
 
 @pytest.mark.django_db
 def test_csv_has_bom_and_is_recorded(cast) -> None:
-    response = cast.client_for("coordinator").get(
-        reverse("casework:report-download", args=["csv"]) + f"?fy={FY}"
+    response = cast.client_for("coordinator").post(
+        reverse("casework:report-download", args=["csv"]), {"fy": FY}
     )
     assert response.content.startswith(b"\xef\xbb\xbf")
     text = response.content.decode("utf-8-sig")
@@ -251,8 +273,8 @@ def test_csv_has_bom_and_is_recorded(cast) -> None:
 
 @pytest.mark.django_db
 def test_pdf_text(cast) -> None:
-    response = cast.client_for("coordinator").get(
-        reverse("casework:report-download", args=["pdf"]) + f"?fy={FY}"
+    response = cast.client_for("coordinator").post(
+        reverse("casework:report-download", args=["pdf"]), {"fy": FY}
     )
     assert response["Content-Type"] == "application/pdf"
     text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(response.content)).pages)
