@@ -36,6 +36,13 @@ def test_report_page_on_a_phone_and_desktop(otagai_server, browser):
         if phone:
             assert_fits_phone(page)
         assert_no_serious_axe_violations(page, f"report (phone={phone})")
+        if phone:
+            # The download is a POST form: the browser saves the CSV and stays on the page.
+            with page.expect_download() as download:
+                page.locator("form.report-downloads button").first.click()
+            saved = download.value.path().read_bytes()
+            assert saved.startswith(b"\xef\xbb\xbf")
+            assert page.locator("h1").count() == 1
         ctx.close()
 
 
