@@ -157,6 +157,22 @@ def frame_for(message: dict[str, Any], reads: Any = None) -> dict[str, Any]:
 PER_READER_EVENTS = {"agenda.order"}
 
 
+def shares_changed(case_id: int) -> None:
+    """A share of `case_id` changed (revoked, lowered, raised): once committed, the live
+    meetings about that case re-read their readers' access before delivering anything more."""
+
+    def send() -> None:
+        from conferences.models import ConferenceCase
+
+        live = ConferenceCase.objects.filter(
+            case_id=case_id, conference__state=Conference.State.LIVE
+        ).values_list("conference_id", flat=True)
+        for conference_id in live:
+            broadcast(conference_id, {"type": "conference.shares"})
+
+    transaction.on_commit(send)
+
+
 def broadcast(conference_id: int, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:

@@ -11,6 +11,7 @@ touch the database.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -327,10 +328,8 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         log — an event the channel layer dropped (a full channel) with no later event to
         reveal the gap would otherwise wait for the next one."""
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.access_stale.wait(), ACCESS_MAX_AGE)
-            except TimeoutError:
-                pass
             async with self.db_lock:
                 self.access_stale.clear()
                 access, messages = await db.run_read(db.refresh, self.access, self.cursor)

@@ -103,9 +103,7 @@ def presence_join(access: ConferenceAccess, channel_name: str) -> dict[str, Any]
 
 def presence_leave(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
     Presence.objects.filter(channel_name=channel_name).delete()
-    online = Presence.objects.filter(
-        conference_id=access.conference.pk, user=access.user
-    ).exists()
+    online = Presence.objects.filter(conference_id=access.conference.pk, user=access.user).exists()
     return _presence_entry(access, online=online)
 
 
@@ -137,9 +135,7 @@ def apply_op(
         op_id = live.validate_op_id(content.get("id"))
         op = content.get("op")
         if not isinstance(op, str) or op not in live.OPS:
-            raise live.OpError(
-                "unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]}
-            )
+            raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
         if reread:
             fresh = reread_access(access)
             if fresh is None:

@@ -123,7 +123,9 @@ def _apply(
     conference = access.conference
     if not access.acknowledged:
         raise OpError("ack_required", _("Acknowledge the confidentiality statement first."))
-    data = handler(Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases))
+    data = handler(
+        Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    )
     ClientOp.objects.create(
         conference=conference,
         client_op_id=client_op_id,

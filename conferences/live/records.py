@@ -168,8 +168,9 @@ def action_add(op: Op) -> dict[str, Any]:
         owner_user = get_user_model().objects.filter(pk=uid, is_active=True).first()
         if owner_user is None or uid not in users:
             raise OpError("owner", _("The owner must be someone in this meeting."))
-        ca = case_access(owner_user, item.case) if item.case_id is not None else None
-        if item.case_id is not None and (ca is None or ca.tier < tier):
+        case = item.case if item.case_id is not None else None
+        ca = case_access(owner_user, case) if case is not None else None
+        if case is not None and (ca is None or ca.tier < tier):
             raise OpError("owner", _("The owner cannot read this case at that tier."))
     if args.get("owner_agency"):
         aid = int_arg(args, "owner_agency")
