@@ -69,13 +69,6 @@ def _memberships(user: Any) -> list[Membership]:
     return cache
 
 
-def forget_memberships(user: Any) -> None:
-    """Drop the memberships cached on `user`: the next check reads them again (a long-lived
-    socket re-checks its reader's roles)."""
-    if getattr(user, "_otagai_memberships", None) is not None:
-        user._otagai_memberships = None
-
-
 def agency_caps(user: Any) -> dict[int, int]:
     """{agency id: highest tier this user may read through that agency}."""
     caps: dict[int, int] = {}

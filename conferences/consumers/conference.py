@@ -11,7 +11,6 @@ touch the database.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from typing import Any
@@ -23,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
 from conferences import live
-from conferences.consumers import db
+from conferences.consumers import db, refresher
 from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
 from permissions.conferences import ConferenceAccess
@@ -68,14 +67,9 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         self.buffer: dict[int, dict[str, Any]] = {}
         self.pending_seq: int | None = None
         self.gap_task: asyncio.Task | None = None
-        self.refresh_task: asyncio.Task | None = None
-        # One database call of this socket at a time: the periodic re-read of the access
-        # never runs beside an operation that uses it.
-        self.db_lock = asyncio.Lock()
         self.access_read_at = time.monotonic()
-        # Set by a `conference.shares` message: wakes the refresh loop; deliveries wait
-        # (`holding`) until the access has been read again.
-        self.access_stale = asyncio.Event()
+        # Set by a `conference.shares` message: deliveries wait until the refresher has read
+        # the access again.
         self.holding = False
         self.agenda_cases: dict[int, int | None] = {}
         if self.user is None or not self.user.is_authenticated:
@@ -104,10 +98,10 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         await self._join()
 
     async def disconnect(self, code: int) -> None:
-        for task in (self.gap_task, self.refresh_task):
-            if task is not None:
-                task.cancel()
+        if self.gap_task is not None:
+            self.gap_task.cancel()
         if self.joined:
+            refresher.unregister(self)
             await self.channel_layer.group_discard(
                 group_name(self.conference_id), self.channel_name
             )
@@ -122,7 +116,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         entry = await db.run(db.presence_join, self.access, self.channel_name)
         await self._send(self._welcome())
         await self._broadcast_presence(entry)
-        self.refresh_task = asyncio.create_task(self._refresh_loop())
+        refresher.register(self)
         if self.pending_seq is not None:
             await self._resync(self.pending_seq)
 
@@ -178,8 +172,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             await self._resync(max(after, 0))
         elif kind == "acknowledge":
             if not self.joined:
-                async with self.db_lock:
-                    await db.run(db.acknowledge, self.user, self.access, self.lang)
+                await db.run(db.acknowledge, self.user, self.access, self.lang)
                 if self.pending_seq is None:
                     self.pending_seq = 0
                 await self._join()
@@ -201,13 +194,12 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         op_id = content.get("id")
         op_id = op_id if isinstance(op_id, str) else None
         try:
-            async with self.db_lock:
-                stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
-                access, result, outbox = await db.run(
-                    db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
-                )
-                if stale and access is not None:
-                    self.access, self.access_read_at = access, time.monotonic()
+            stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
+            access, result, outbox = await db.run(
+                db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
+            )
+            if stale and access is not None:
+                self.access, self.access_read_at = access, time.monotonic()
         except live.OpError as exc:
             await self._error(op_id, exc.code, exc.message)
             return
@@ -258,8 +250,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
 
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
-        async with self.db_lock:
-            frames, upto, snap = await db.run_read(db.catch_up, self.access, after)
+        frames, upto, snap = await db.run_read(db.catch_up, self.access, after)
         if snap is not None:
             await self._send(snap)
         else:
@@ -285,9 +276,9 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
 
     async def conference_shares(self, message: dict[str, Any]) -> None:
         """A share of one of the meeting's cases changed: hold deliveries until the reader's
-        access has been read again (the refresh loop does it now)."""
+        access has been read again (the refresher does it now)."""
         self.holding = True
-        self.access_stale.set()
+        refresher.wake(self.conference_id)
 
     async def conference_presence(self, message: dict[str, Any]) -> None:
         await self._send({"type": "presence", **message["presence"]})
@@ -322,24 +313,24 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             self.buffer.setdefault(m["seq"], m)
         await self._drain()
 
-    async def _refresh_loop(self) -> None:
-        """Every ACCESS_MAX_AGE seconds, or at once after a `conference.shares` message: read
-        the reader's access again (a share revoked mid-meeting applies), and catch up with the
-        log — an event the channel layer dropped (a full channel) with no later event to
-        reveal the gap would otherwise wait for the next one."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.access_stale.wait(), ACCESS_MAX_AGE)
-            async with self.db_lock:
-                self.access_stale.clear()
-                access, messages = await db.run_read(db.refresh, self.access, self.cursor)
-                if access is not None:
-                    self.access, self.access_read_at = access, time.monotonic()
-            if access is None:
-                await self.close(code=4404)
-                return
-            if not self.access_stale.is_set():
-                self.holding = False  # else another change arrived meanwhile: read again
+    async def access_refreshed(
+        self,
+        access: ConferenceAccess | None,
+        messages: list[dict[str, Any]],
+        *,
+        again: bool,
+    ) -> None:
+        """From the refresher: the reader's access read again (None: gone), and the log's
+        recent events (any this socket lacks join its buffer). `again`: another change
+        arrived meanwhile, deliveries keep waiting for the next read."""
+        if access is None:
+            await self.close(code=4404)
+            return
+        self.access, self.access_read_at = access, time.monotonic()
+        if not again:
+            self.holding = False
+        if self.cursor is not None:
             for m in messages:
-                self.buffer.setdefault(m["seq"], m)
-            await self._drain()
+                if m["seq"] > self.cursor:
+                    self.buffer.setdefault(m["seq"], m)
+        await self._drain()

@@ -18,8 +18,12 @@ from django.utils.translation import gettext as _
 from conferences import events, live, selectors, services
 from conferences.events import message_for
 from conferences.models import Conference, ConferenceEvent, Presence
-from permissions.conferences import ConferenceAccess, conference_access, refresh_access
-from permissions.policy import forget_memberships
+from permissions.conferences import (
+    ConferenceAccess,
+    conference_access,
+    refresh_access,
+    refresh_accesses,
+)
 
 
 def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -71,17 +75,19 @@ def load_access(user: Any, conference_id: int) -> ConferenceAccess | None:
 
 def reread_access(access: ConferenceAccess) -> ConferenceAccess | None:
     """The reader's access read again: memberships, invitation, acknowledgement, shares."""
-    forget_memberships(access.user)
     return refresh_access(access)
 
 
-def refresh(access: ConferenceAccess, cursor: int | None) -> tuple[Any, list[dict[str, Any]]]:
-    """The periodic re-check: access read again, and the log's events after `cursor`."""
-    fresh = reread_access(access)
-    if fresh is None or cursor is None:
+def refresh(
+    accesses: list[ConferenceAccess], cursor: int
+) -> tuple[list[ConferenceAccess | None], list[dict[str, Any]]]:
+    """The periodic re-check of one conference's sockets in this process: their readers'
+    access read again, and the log's events after `cursor` (the lowest of their cursors)."""
+    fresh = refresh_accesses(accesses)
+    conference = next((a.conference for a in fresh if a is not None), None)
+    if conference is None or conference.last_seq <= cursor:
         return fresh, []
-    newest = selectors.last_seq(fresh.conference.pk)
-    return fresh, read_log(fresh.conference.pk, cursor + 1, newest) if newest > cursor else []
+    return fresh, read_log(conference.pk, cursor + 1, conference.last_seq)
 
 
 # --- joining and leaving -----------------------------------------------------------------------
