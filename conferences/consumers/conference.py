@@ -23,6 +23,7 @@ from django.utils.translation import trans_real
 
 from conferences import live
 from conferences.consumers import db, refresher
+from conferences.consumers.dispatch import DirectDispatchMixin
 from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
 from permissions.conferences import ConferenceAccess
@@ -55,7 +56,7 @@ def language_from_scope(scope: dict[str, Any]) -> str:
     return settings.LANGUAGE_CODE
 
 
-class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
+class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     access: ConferenceAccess
     cursor: int | None
 

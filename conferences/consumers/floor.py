@@ -6,9 +6,12 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from conferences.consumers.dispatch import DirectDispatchMixin
 
-class BroadcastFloorConsumer(AsyncWebsocketConsumer):
-    """A bare group broadcast with no database, no permission check. Routed only when
+
+class BroadcastFloorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+    """A bare group broadcast with no database, no permission check, dispatching as the
+    live consumer does (no per-message database hop). Routed only when
     OTAGAI_BENCHMARK_ROUTES=1."""
 
     async def connect(self) -> None:
