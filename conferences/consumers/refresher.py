@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+import logging
+from typing import TYPE_CHECKING
 
 from conferences.consumers import db
 
 if TYPE_CHECKING:
     from conferences.consumers.conference import ConferenceConsumer
+
+log = logging.getLogger(__name__)
 
 
 class AccessRefresher:
@@ -42,12 +45,22 @@ class AccessRefresher:
             if not members:
                 continue
             cursors = [c.cursor for c in members if c.cursor is not None]
-            accesses, messages = await db.run_read(
-                db.refresh, [c.access for c in members], min(cursors)
-            )
+            try:
+                accesses, messages = await db.run_read(
+                    db.refresh, [c.access for c in members], min(cursors)
+                )
+            except Exception:
+                # Try again at the next period; sockets holding deliveries keep holding.
+                log.exception("re-reading the access of conference %s failed", self.conference_id)
+                continue
             for consumer, access in zip(members, accesses, strict=True):
-                if consumer in self.consumers:
+                if consumer not in self.consumers:
+                    continue
+                try:
                     await consumer.access_refreshed(access, messages, again=self.wake.is_set())
+                except Exception:
+                    # One socket's failure (its client gone, say) is not the others'.
+                    log.exception("live socket of conference %s: refresh", self.conference_id)
 
 
 # One refresher per (event loop, conference): tests run each in its own loop.
@@ -87,6 +100,3 @@ def wake(conference_id: int) -> None:
     refresher = _refreshers.get(_key(conference_id))
     if refresher is not None:
         refresher.now()
-
-
-__all__: list[Any] = ["AccessRefresher", "register", "unregister", "wake"]
