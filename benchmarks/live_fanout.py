@@ -315,7 +315,9 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
         if total == last:
             break
         last = total
-        await asyncio.sleep(3)
+        # Longer than the server's periodic catch-up with the log (ACCESS_MAX_AGE, 5 s),
+        # which brings back a tail the channel layer dropped.
+        await asyncio.sleep(6)
     for p in everyone:
         await p.ws.close()
     for t in readers:
