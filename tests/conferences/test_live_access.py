@@ -52,14 +52,14 @@ async def test_a_share_lowered_through_the_services_applies_at_once(cast, monkey
     item = await first_item(conference)
     await database_sync_to_async(_lower_through_services)(cast)
     await chair.op("note.add", item=item, text=AFTER_REVOKE, tier=Tier.SUPPORT)
-    await chair.until("ack")
-    await chair.until("event", event="note.created")
+    await chair.until("ack", timeout=15)
+    await chair.until("event", timeout=15, event="note.created")
     await asyncio.sleep(0.3)
     await pro.drain()
     assert not any(AFTER_REVOKE in raw for raw in pro.raw)
     # Writing at the old tier is refused too.
     await pro.op("note.add", item=item, text="x", tier=Tier.SUPPORT)
-    assert (await pro.until("error"))["code"] == "forbidden"
+    assert (await pro.until("error", timeout=15))["code"] == "forbidden"
     for c in (chair, pro):
         await c.close()
 
@@ -78,7 +78,7 @@ async def test_a_share_changed_elsewhere_applies_within_the_bound(cast, monkeypa
     )()
     await asyncio.sleep(0.8)  # more than the bound
     await chair.op("note.add", item=item, text=AFTER_REVOKE, tier=Tier.WATCH)
-    await chair.until("ack")
+    await chair.until("ack", timeout=15)
     await asyncio.sleep(0.3)
     await pro.drain()
     assert not any(AFTER_REVOKE in raw for raw in pro.raw)
@@ -98,7 +98,7 @@ async def test_a_write_after_the_bound_rereads_the_access_first(cast, monkeypatc
     # cached access older than the (new) bound and reads it again first.
     monkeypatch.setattr(consumer, "ACCESS_MAX_AGE", 0.0)
     await pro.op("note.add", item=item, text="x", tier=Tier.SUPPORT)
-    assert (await pro.until("error"))["code"] == "forbidden"
+    assert (await pro.until("error", timeout=15))["code"] == "forbidden"
     await pro.close()
 
 
@@ -123,7 +123,7 @@ async def test_replayed_reviews_are_filtered_against_the_tiers_now(cast, change)
     )()
     chair = await joined(conference, cast.coordinator)
     await chair.op("action.review", review=review.pk, outcome="done", note="確認済み")
-    await chair.until("ack")
+    await chair.until("ack", timeout=15)
     await chair.close()
 
     def change_it() -> None:
@@ -137,7 +137,7 @@ async def test_replayed_reviews_are_filtered_against_the_tiers_now(cast, change)
     await database_sync_to_async(change_it)()
     back = Client(conference.pk, cast.professional)
     await back.connect(last_seq=last)
-    await back.until("synced")
+    await back.until("synced", timeout=15)
     assert not any('"snapshot"' in raw for raw in back.raw)  # a replay, not a snapshot
     assert not any(REVIEWED in raw for raw in back.raw)
     assert not any("action_review" in raw for raw in back.raw)
@@ -151,10 +151,10 @@ async def test_a_replayed_review_still_readable_is_sent(cast):
     )()
     chair = await joined(conference, cast.coordinator)
     await chair.op("action.review", review=review.pk, outcome="done", note="確認済み")
-    await chair.until("ack")
+    await chair.until("ack", timeout=15)
     await chair.close()
     back = Client(conference.pk, cast.professional)
     await back.connect(last_seq=last)
-    frame = await back.until("event", event="action_review.updated")
+    frame = await back.until("event", timeout=15, event="action_review.updated")
     assert frame["review"]["action"]["title"] == REVIEWED
     await back.close()
