@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -158,3 +159,72 @@ async def test_a_replayed_review_still_readable_is_sent(cast):
     frame = await back.until("event", timeout=15, event="action_review.updated")
     assert frame["review"]["action"]["title"] == REVIEWED
     await back.close()
+
+
+def _apply_in_thread(conference_id: int, user, item: int, results: list, errors: list) -> None:  # type: ignore[no-untyped-def]
+    from django.db import connection
+
+    from conferences import events, live
+    from conferences.models import Conference
+    from permissions.conferences import conference_access
+
+    try:
+        conference = Conference.objects.get(pk=conference_id)
+        with events.collect():
+            results.append(
+                live.live_apply(
+                    actor=user,
+                    access=conference_access(user, conference),
+                    client_op_id="same-id",
+                    op="note.add",
+                    args={"item": item, "text": "一度だけ（同時）", "tier": Tier.SUPPORT},
+                )
+            )
+    except Exception as exc:  # reported by the test
+        errors.append(exc)
+    finally:
+        connection.close()
+
+
+@pytest.mark.postgres
+def test_the_same_operation_sent_twice_at_once_is_applied_once(cast):
+    """A retry racing its original through another socket: both pass the idempotency lookup,
+    the second waits on the conference row, then fails on the operation id and is rolled back
+    whole; it answers as a retry, with the first one's sequence number."""
+    import threading
+
+    from django.db import connections
+
+    from conferences.models import ConferenceEvent, Note
+
+    conference = make_live(cast)
+    item = conference.agenda.filter(case__isnull=False).first().pk
+    results: list = []
+    errors: list = []
+    # Hold the conference row so both attempts get past the lookup before either numbers.
+    holder = connections.create_connection("default")
+    holder.set_autocommit(False)
+    with holder.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM conferences_conference WHERE id = %s FOR UPDATE", [conference.pk]
+        )
+    threads = [
+        threading.Thread(
+            target=_apply_in_thread,
+            args=(conference.pk, cast.professional, item, results, errors),
+        )
+        for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)  # both are now waiting for the row
+    holder.rollback()
+    holder.close()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert sorted(r.duplicate for r in results) == [False, True]
+    assert results[0].seq == results[1].seq
+    assert Note.objects.filter(text="一度だけ（同時）").count() == 1
+    seqs = list(ConferenceEvent.objects.filter(conference=conference).values_list("seq", flat=True))
+    assert seqs == list(range(1, len(seqs) + 1))  # no gap from the rolled-back attempt
