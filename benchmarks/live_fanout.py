@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -142,9 +143,12 @@ def start_server(port: int) -> subprocess.Popen:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
     }
+    # OTAGAI_BENCH_PROFILE=file: run the server under cProfile (written when it stops).
+    profile = os.environ.get("OTAGAI_BENCH_PROFILE")
     proc = subprocess.Popen(
         [
             sys.executable,
+            *(["-m", "cProfile", "-o", profile] if profile else []),
             "-m",
             "uvicorn",
             "config.asgi:application",
@@ -311,7 +315,9 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
         if total == last:
             break
         last = total
-        await asyncio.sleep(3)
+        # Longer than the server's periodic catch-up with the log (ACCESS_MAX_AGE, 5 s),
+        # which brings back a tail the channel layer dropped.
+        await asyncio.sleep(6)
     for p in everyone:
         await p.ws.close()
     for t in readers:
@@ -319,9 +325,17 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
     return stats
 
 
-def report(label: str, stats: Stats) -> dict[str, float]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux): a figure the other jobs on a shared
+    machine do not inflate, unlike wall time."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(label: str, stats: Stats, server_cpu: float) -> dict[str, float]:
     ms = stats.fanout_ms()
     figures = {
+        "server_cpu_ms_per_op": server_cpu * 1000 / max(len(stats.sent), 1),
         "ops": len(stats.sent),
         "p50": percentile(ms, 50),
         "p95": percentile(ms, 95),
@@ -333,7 +347,8 @@ def report(label: str, stats: Stats) -> dict[str, float]:
     print(
         f"{label:<46} ops={figures['ops']:>5}  p50={figures['p50']:7.1f} ms  "
         f"p95={figures['p95']:7.1f} ms  p99={figures['p99']:7.1f} ms  "
-        f"lost={figures['lost']} dup={figures['dup']} errors={figures['errors']}"
+        f"lost={figures['lost']} dup={figures['dup']} errors={figures['errors']}  "
+        f"server CPU {figures['server_cpu_ms_per_op']:.1f} ms/op"
     )
     return figures
 
@@ -354,7 +369,10 @@ def main() -> None:
     }
     db = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
-    print(f"database={db} channel_layer={layer} cpus={os.cpu_count()} seconds={args.seconds}")
+    print(
+        f"database={db} channel_layer={layer} cpus={os.cpu_count()} seconds={args.seconds} "
+        f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
     server = start_server(args.port)
     try:
         for label, _n, _size in scenarios:
@@ -363,20 +381,23 @@ def main() -> None:
                 (f"/ws/floor/{run_id}-{i}/", cookies)
                 for i, (_pk, cookies) in enumerate(data[label])
             ]
-            live = report(
-                f"live notes: {label}", asyncio.run(run(args.port, rooms, args.seconds, False))
-            )
-            bare = report(
-                f"bare broadcast: {label}",
-                asyncio.run(run(args.port, floor_rooms, args.seconds, True)),
-            )
+            cpu = cpu_seconds(server.pid)
+            stats = asyncio.run(run(args.port, rooms, args.seconds, False))
+            live = report(f"live notes: {label}", stats, cpu_seconds(server.pid) - cpu)
+            cpu = cpu_seconds(server.pid)
+            stats = asyncio.run(run(args.port, floor_rooms, args.seconds, True))
+            bare = report(f"bare broadcast: {label}", stats, cpu_seconds(server.pid) - cpu)
             print(
                 f"{'ratio live/bare':<46} p50={live['p50'] / bare['p50']:.2f}x  "
-                f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x"
+                f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x  "
+                f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
             )
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        server.send_signal(signal.SIGINT)  # uvicorn stops cleanly (and cProfile writes)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import transaction
+from django.db import connection, transaction
 
 from conferences.models import Conference, ConferenceEvent
 from permissions.models import Tier
@@ -63,6 +63,28 @@ def lock_conference(conference_id: int) -> Conference:
     return Conference.objects.select_for_update().get(pk=conference_id)
 
 
+class StateChanged(Exception):
+    """The meeting's state is no longer the one the operation checked: roll back."""
+
+
+def _next_seq(conference: Conference) -> int:
+    """The next sequence number, in one statement that also locks the conference row until
+    the commit (so numbers follow commit order) and checks the meeting is still in the state
+    the caller saw."""
+    qn = connection.ops.quote_name
+    table = qn(Conference._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {qn('last_seq')} = {qn('last_seq')} + 1 "  # noqa: S608
+            f"WHERE {qn('id')} = %s AND {qn('state')} = %s RETURNING {qn('last_seq')}",
+            [conference.pk, conference.state],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        raise StateChanged(conference.pk)
+    return int(row[0])
+
+
 def record(
     conference: Conference,
     type: str,
@@ -74,9 +96,9 @@ def record(
 ) -> ConferenceEvent:
     """Append an event with the next sequence number; broadcast it once committed.
 
-    Must run inside the transaction that holds `lock_conference`'s lock."""
-    conference.last_seq += 1
-    Conference.objects.filter(pk=conference.pk).update(last_seq=conference.last_seq)
+    Must run inside a transaction; raises `StateChanged` if the meeting's state is no longer
+    `conference.state`."""
+    conference.last_seq = _next_seq(conference)
     event = ConferenceEvent.objects.create(
         conference=conference,
         seq=conference.last_seq,
@@ -107,7 +129,10 @@ def message_for(event: ConferenceEvent, *, with_text: bool = False) -> dict[str,
     }
     if with_text and event.type not in PER_READER_EVENTS:
         # The frame, encoded once; each consumer still decides whether its reader gets it.
+        # The payload then travels only inside the frame (half the bytes on the layer).
         message["text"] = encode(frame_for(message))
+        if event.type != "conference.state":
+            del message["data"]
     return message
 
 
@@ -130,6 +155,22 @@ def frame_for(message: dict[str, Any], reads: Any = None) -> dict[str, Any]:
 
 
 PER_READER_EVENTS = {"agenda.order"}
+
+
+def shares_changed(case_id: int) -> None:
+    """A share of `case_id` changed (revoked, lowered, raised): once committed, the live
+    meetings about that case re-read their readers' access before delivering anything more."""
+
+    def send() -> None:
+        from conferences.models import ConferenceCase
+
+        live = ConferenceCase.objects.filter(
+            case_id=case_id, conference__state=Conference.State.LIVE
+        ).values_list("conference_id", flat=True)
+        for conference_id in live:
+            broadcast(conference_id, {"type": "conference.shares"})
+
+    transaction.on_commit(send)
 
 
 def broadcast(conference_id: int, message: dict[str, Any]) -> None:

@@ -161,16 +161,27 @@ def snapshot(access: ConferenceAccess) -> dict[str, Any]:
     }
 
 
+def _named_record(event: ConferenceEvent) -> tuple[str, int] | None:
+    """The record whose content an event carries, as (kind, id); None for removals and
+    events that carry no record. A review of actions carries its action item."""
+    kind, _dot, verb = event.type.partition(".")
+    if kind in RECORD_TYPES and verb != "deleted":
+        return kind, event.payload[kind]["id"]
+    if event.type == "action_review.updated":
+        return "action", event.payload["review"]["action"]["id"]
+    return None
+
+
 def _still_readable(
     access: ConferenceAccess, events: list[ConferenceEvent]
 ) -> set[tuple[str, int]]:
     """Records named by content events that the reader may still read now (not deleted, not
-    raised above their tier): replay never resends text a reader has since lost."""
+    raised above their current tier): replay never resends text a reader has since lost."""
     wanted: dict[str, set[int]] = {}
     for e in events:
-        kind, _dot, verb = e.type.partition(".")
-        if kind in RECORD_TYPES and verb != "deleted":
-            wanted.setdefault(kind, set()).add(e.payload[kind]["id"])
+        named = _named_record(e)
+        if named is not None:
+            wanted.setdefault(named[0], set()).add(named[1])
     ok: set[tuple[str, int]] = set()
     for kind, ids in wanted.items():
         model = RECORD_TYPES[kind]
@@ -207,8 +218,8 @@ def replay_frames(
     ok = _still_readable(access, rows)
     frames = []
     for e in rows:
-        kind, _dot, verb = e.type.partition(".")
-        if kind in RECORD_TYPES and verb != "deleted" and (kind, e.payload[kind]["id"]) not in ok:
+        named = _named_record(e)
+        if named is not None and named not in ok:
             continue
         frames.append(frame_for(message_for(e), access.reads))
     return frames

@@ -3,26 +3,70 @@
 A socket outlives the page that opened it; without this, a person whose session expired
 (idle time), who logged out, or whose password was changed elsewhere would keep receiving a
 live conference. `SessionGuardMixin` goes first in a consumer's bases: it checks the
-session before each message and every SESSION_CHECK_SECONDS, and closes with 4401 once the
-session is gone, expired, belongs to someone else or no longer matches the password. A
-message counts as activity: it renews the session's idle timer (at most once a minute).
+session on connecting, then before a message when the last check is more than
+SESSION_RECHECK_SECONDS old, every SESSION_CHECK_SECONDS when the socket is silent, and at once
+when `sessions_changed(user)` tells the user's sockets that a session of theirs ended (log-out,
+password change). It closes with 4401 once the session is gone, expired, belongs to someone
+else or no longer matches the password. A message counts as activity: it renews the session's
+idle timer (at most once a minute).
+
+So a log-out or password change through the site closes the sockets within moments; a session
+ended any other way (deleted by an administrator, idle expiry) closes them at the next message
+at most SESSION_RECHECK_SECONDS later, or within SESSION_CHECK_SECONDS on a silent socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from importlib import import_module
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.db import connections, transaction
 from django.utils.crypto import constant_time_compare
 
 from config.twofactor import REQUIRED_KEY, TOUCH_KEY
 
+log = logging.getLogger(__name__)
+
 CLOSE_SESSION_ENDED = 4401
+
+
+def session_group(user_id: Any) -> str:
+    """The channel-layer group of one user's guarded sockets."""
+    return f"sessions-{user_id}"
+
+
+def sessions_changed(user_id: Any) -> None:
+    """Tell `user_id`'s open sockets to check their session now (after the commit): call it
+    when a session of theirs ends (log-out) or their password changes."""
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(session_group(user_id), {"type": "session.changed"})
+        except Exception:
+            # The sockets still find out: at their next message or periodic check.
+            log.exception("telling the sockets of user %s about a session change failed", user_id)
+
+    transaction.on_commit(send)
+
+
+def _checked(session_key: str, user_id: Any, touch: bool) -> bool:
+    # Keeps its thread's connection between checks (a new connection per check costs more
+    # than the check); a connection that had errors is replaced, as Django does.
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
+            conn.close()
+    return session_still_valid(session_key, user_id, touch=touch)
 
 
 def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = False) -> bool:
@@ -56,6 +100,9 @@ class SessionGuardMixin:
     """First base of an AsyncConsumer-based WebSocket consumer (see the module docstring)."""
 
     _session_watch: asyncio.Task | None = None
+    _session_checked_at: float = 0.0  # time.time() of the last check
+    _session_wake: asyncio.Event | None = None
+    _session_grouped: bool = False
 
     def _guard_key_and_user(self) -> tuple[str | None, Any]:
         scope: dict[str, Any] = self.scope  # type: ignore[attr-defined]
@@ -74,31 +121,47 @@ class SessionGuardMixin:
             return True
         if user_id is None:
             return True  # anonymous sockets are refused by the consumer itself
-        return await database_sync_to_async(session_still_valid)(key, user_id, touch=touch)
+        self._session_checked_at = time.time()
+        # Not in the single database thread: a check must not queue behind other sockets.
+        return await sync_to_async(_checked, thread_sensitive=False)(key, user_id, touch)
 
     async def _end_for_session(self) -> None:
         await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
 
     async def _watch_session(self) -> None:
         interval = max(1, int(getattr(settings, "SESSION_CHECK_SECONDS", 60)))
+        wake = self._session_wake = asyncio.Event()
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval)
+            wake.clear()
             if not await self._session_ok():
                 await self._end_for_session()
                 return
+
+    async def session_changed(self, message: dict[str, Any]) -> None:
+        """Group handler: a session of this user ended somewhere; the watch checks now."""
+        if self._session_wake is not None:
+            self._session_wake.set()
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         if not await self._session_ok():
             # e.g. a coordinator who has not entered the second factor yet
             await self._end_for_session()
             return
-        await super().websocket_connect(message)  # type: ignore[misc]
         key, user_id = self._guard_key_and_user()
+        layer = getattr(self, "channel_layer", None)
+        if key is not None and user_id is not None and layer is not None:
+            await layer.group_add(session_group(user_id), self.channel_name)  # type: ignore[attr-defined]
+            self._session_grouped = True
+        await super().websocket_connect(message)  # type: ignore[misc]
         if key is not None and user_id is not None and self._session_watch is None:
             self._session_watch = asyncio.create_task(self._watch_session())
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
-        if not await self._session_ok(touch=True):
+        recheck = float(getattr(settings, "SESSION_RECHECK_SECONDS", 10))
+        due = time.time() - self._session_checked_at >= recheck
+        if due and not await self._session_ok(touch=True):
             await self._end_for_session()
             return
         await super().websocket_receive(message)  # type: ignore[misc]
@@ -107,4 +170,8 @@ class SessionGuardMixin:
         if self._session_watch is not None:
             self._session_watch.cancel()
             self._session_watch = None
+        if self._session_grouped:
+            _key, user_id = self._guard_key_and_user()
+            await self.channel_layer.group_discard(session_group(user_id), self.channel_name)  # type: ignore[attr-defined]
+            self._session_grouped = False
         await super().websocket_disconnect(message)  # type: ignore[misc]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -21,6 +22,7 @@ from conferences.followup_selectors import my_followups, unread_notices
 from conferences.selectors import upcoming_for
 from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
+from config.session_guard import sessions_changed
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -75,6 +77,28 @@ class LoginView(auth_views.LoginView):
     template_name = "accounts/login.html"
     authentication_form = LoginForm
     redirect_authenticated_user = True
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log out, then tell the person's open sockets to check their session (they close)."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user_id = request.user.pk if request.user.is_authenticated else None
+        response = super().post(request, *args, **kwargs)
+        if user_id is not None:
+            sessions_changed(user_id)
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """A new password ends every other session: their sockets close at once."""
+
+    template_name = "accounts/password_change.html"
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        sessions_changed(form.user.pk)
+        return response
 
 
 @login_required

@@ -8,7 +8,8 @@ replay — is filtered with `ConferenceAccess.reads`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -187,43 +188,89 @@ def conference_access(user: Any, conference: Conference) -> ConferenceAccess | N
 
 
 def refresh_access(access: ConferenceAccess) -> ConferenceAccess | None:
-    """Re-check a live participant's access before each operation, in two queries: the
-    conference's state with the reader's invitation and acknowledgement, and their active
-    shares of its cases. Same rules as `conference_access` (tier = share tier capped by role;
-    contribute = the share allows it and the role writes); a person-level guardian right
-    only matters for export, which no live operation does."""
+    """`access` read again (see `refresh_accesses`); None when the meeting no longer exists
+    for its reader."""
+    return refresh_accesses([access])[0]
+
+
+def refresh_accesses(accesses: Sequence[ConferenceAccess]) -> list[ConferenceAccess | None]:
+    """Re-check live participants of one conference, in five queries however many they are:
+    the conference, their memberships (read afresh: a role may have changed), its invitations,
+    its acknowledgements, and the active shares of its cases for their agencies.
+
+    Same rules as `conference_access` (tier = share tier capped by role; contribute = the share
+    allows it and the role writes); a person-level guardian right only matters for export,
+    which no live operation does. Returns new objects (the given ones are left as they are),
+    None for a reader the meeting no longer exists for. The agenda's cases do not change while
+    the meeting is live, so the cases are those of the given accesses."""
     from conferences.models import Conference, Invitation, Participant
 
+    if not accesses:
+        return []
+    conference_id = accesses[0].conference.pk
+    if any(a.conference.pk != conference_id for a in accesses):
+        raise ValueError("refresh_accesses takes the readers of one conference")
+    conference = Conference.objects.filter(pk=conference_id).first()
+    if conference is None:
+        return [None for _ in accesses]
+    users = {a.user.pk: a.user for a in accesses if getattr(a.user, "is_active", False)}
+    memberships: dict[int, list[Membership]] = {pk: [] for pk in users}
+    for m in Membership.objects.filter(
+        user_id__in=list(users), agency__is_active=True
+    ).select_related("agency"):
+        memberships[m.user_id].append(m)
+    for pk, user in users.items():
+        user._otagai_memberships = memberships[pk]  # the cache `_memberships` reads
+    invitations = list(
+        Invitation.objects.filter(conference_id=conference_id).values_list("user_id", "agency_id")
+    )
+    acknowledged = set(
+        Participant.objects.filter(
+            conference_id=conference_id, user_id__in=list(users), acknowledged_at__isnull=False
+        ).values_list("user_id", flat=True)
+    )
+    cases = {case_id for a in accesses for case_id in a.tiers}
+    agencies = {m.agency_id for ms in memberships.values() for m in ms}
+    shares = list(
+        Share.objects.filter(
+            Share.active_q(), case_id__in=list(cases), agency_id__in=list(agencies)
+        ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates")
+    )
+    return [
+        _refreshed(a, conference, memberships.get(a.user.pk), invitations, acknowledged, shares)
+        for a in accesses
+    ]
+
+
+def _refreshed(
+    access: ConferenceAccess,
+    conference: Conference,
+    memberships: list[Membership] | None,
+    invitations: Sequence[tuple[int | None, int]],
+    acknowledged: set[int],
+    shares: Sequence[tuple[int, int, int, bool, bool]],
+) -> ConferenceAccess | None:
     user = access.user
-    if not getattr(user, "is_active", False):
-        return None
-    memberships = _memberships(user)
+    if memberships is None:
+        return None  # deactivated
     caps = agency_caps(user)
     role_by_agency = {m.agency_id: m.role for m in memberships}
-    invited = Invitation.objects.filter(
-        Q(user=user) | Q(user__isnull=True, agency_id__in=list(caps)), conference=OuterRef("pk")
+    fresh = replace(
+        access,
+        conference=conference,
+        is_chair=conference.chair_id == user.pk,
+        is_minute_taker=conference.minute_taker_id == user.pk,
+        is_invited=any(
+            uid == user.pk or (uid is None and agency_id in caps) for uid, agency_id in invitations
+        ),
+        acknowledged=user.pk in acknowledged,
     )
-    acknowledged = Participant.objects.filter(
-        conference=OuterRef("pk"), user=user, acknowledged_at__isnull=False
-    )
-    conference = (
-        Conference.objects.filter(pk=access.conference.pk)
-        .annotate(_invited=Exists(invited), _acknowledged=Exists(acknowledged))
-        .first()
-    )
-    if conference is None:
-        return None
-    access.conference = conference
-    access.is_chair = conference.chair_id == user.pk
-    access.is_minute_taker = conference.minute_taker_id == user.pk
-    access.is_invited = conference._invited  # type: ignore[attr-defined]
-    access.acknowledged = conference._acknowledged  # type: ignore[attr-defined]
-    tiers = dict.fromkeys(access.tiers, 0)  # the agenda's cases do not change while live
+    tiers = dict.fromkeys(access.tiers, 0)
     contributes = dict.fromkeys(access.tiers, False)
     coordinates = False
-    for case_id, agency_id, tier, may_contribute, coord in Share.objects.filter(
-        Share.active_q(), case_id__in=list(tiers), agency_id__in=list(caps)
-    ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates"):
+    for case_id, agency_id, tier, may_contribute, coord in shares:
+        if agency_id not in caps or case_id not in tiers:
+            continue
         role = role_by_agency[agency_id]
         tiers[case_id] = max(tiers[case_id], min(tier, caps[agency_id]))
         writes = (may_contribute and role in WRITER_ROLES) or (
@@ -231,11 +278,11 @@ def refresh_access(access: ConferenceAccess) -> ConferenceAccess | None:
         )
         contributes[case_id] = contributes[case_id] or writes
         coordinates = coordinates or (coord and role == Membership.Role.COORDINATOR)
-    access.tiers, access.contributes = tiers, contributes
-    access.is_manager = coordinates or conference.created_by_id == user.pk
-    if not (access.is_invited or access.is_chair or access.is_minute_taker or access.is_manager):
+    fresh.tiers, fresh.contributes = tiers, contributes
+    fresh.is_manager = coordinates or conference.created_by_id == user.pk
+    if not (fresh.is_invited or fresh.is_chair or fresh.is_minute_taker or fresh.is_manager):
         return None
-    return access
+    return fresh
 
 
 def may_schedule_for(user: Any, case: Case) -> bool:

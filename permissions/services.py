@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from casework.models import Case
 
 
+def _live_meetings_reread(case_id: int) -> None:
+    """Live conferences about the case re-read their readers' access now (not within their
+    periodic bound): a revoked or lowered share stops what reaches their sockets at once."""
+    from conferences.events import shares_changed
+
+    shares_changed(case_id)
+
+
 def _validate_share(
     *,
     case: Case,
@@ -132,6 +140,7 @@ def share_update(
         expires_at,
     )
     share.save()
+    _live_meetings_reread(share.case_id)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.SHARE_CHANGE,
@@ -155,6 +164,7 @@ def share_revoke(*, actor: Any, share: Share, request: HttpRequest | None = None
         raise ValidationError(_("A case needs at least one coordinating agency."))
     agency_id = share.agency_id
     share.delete()
+    _live_meetings_reread(case.pk)
     audit_record(
         actor=actor,
         action=AuditEvent.Action.SHARE_REVOKE,
@@ -227,6 +237,9 @@ def consent_withdraw(
     names = [s.agency.name for s in dependent]
     for share in dependent:
         share.delete()
+    if dependent:
+        _live_meetings_reread(consent.case_id)
+    for share in dependent:
         audit_record(
             actor=actor,
             action=AuditEvent.Action.SHARE_REVOKE,

@@ -379,29 +379,60 @@ async def test_idle_expiry_closes_a_silent_socket(socket_user, settings):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_log_out_and_password_change_close_sockets(socket_user):
+async def test_log_out_and_password_change_close_sockets(socket_user, settings):
+    """Through the site, both close the person's other sockets at once: no message needed."""
     from asgiref.sync import sync_to_async
 
+    settings.SESSION_CHECK_SECONDS = 3600  # the periodic check plays no part here
     first = await sync_to_async(_logged_in_client)(socket_user)
     second = await sync_to_async(_logged_in_client)(socket_user)
+    desk = await sync_to_async(_logged_in_client)(socket_user)
     by_logout = await _connected(_cookie(first))
     by_password = await _connected(_cookie(second))
     await sync_to_async(first.post)(reverse("logout"))
-    await by_logout.send_json_to({"type": "ping"})
-    assert await by_logout.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+    assert await by_logout.receive_output(timeout=3) == {"type": "websocket.close", "code": 4401}
+    response = await sync_to_async(desk.post)(
+        reverse("password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "another-long-passphrase-2026",
+            "new_password2": "another-long-passphrase-2026",
+        },
+    )
+    assert response.status_code == 302
+    assert await by_password.receive_output(timeout=3) == {
+        "type": "websocket.close",
+        "code": 4401,
+    }
+    for communicator in (by_logout, by_password):
+        await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_session_ended_behind_the_sites_back_closes_within_the_recheck_bound(
+    socket_user, settings
+):
+    """A password set outside the site (no notice to the sockets): messages within
+    SESSION_RECHECK_SECONDS of the last check are not re-checked; the first one after is."""
+    from asgiref.sync import sync_to_async
+
+    settings.SESSION_CHECK_SECONDS = 3600
+    settings.SESSION_RECHECK_SECONDS = 10
+    client = await sync_to_async(_logged_in_client)(socket_user)
+    communicator = await _connected(_cookie(client))
 
     def change_password() -> None:
         socket_user.set_password("another-long-passphrase-2026")
         socket_user.save()
 
     await sync_to_async(change_password)()
-    await by_password.send_json_to({"type": "ping"})
-    assert await by_password.receive_output(timeout=5) == {
-        "type": "websocket.close",
-        "code": 4401,
-    }
-    await by_logout.disconnect()
-    await by_password.disconnect()
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"type": "pong"}  # within the bound
+    with time_machine.travel(timezone.now() + timedelta(seconds=11), tick=True):
+        await communicator.send_json_to({"type": "ping"})
+        output = await communicator.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -428,10 +428,10 @@ def _apply_without_broadcast(conference, user, op_id: str, text: str) -> dict:  
 async def test_a_dropped_event_is_read_from_the_log(live, cast, monkeypatch):
     from channels.layers import get_channel_layer
 
-    from conferences import consumers
+    from conferences.consumers import conference as consumer
     from conferences.events import group_name
 
-    monkeypatch.setattr(consumers, "GAP_WAIT", 0.1)
+    monkeypatch.setattr(consumer, "GAP_WAIT", 0.1)
     prof = await joined(live, cast.professional)
     await database_sync_to_async(_apply_without_broadcast)(
         live, cast.coordinator, "drop-1", "落ちた"
@@ -449,9 +449,9 @@ async def test_a_dropped_event_is_read_from_the_log(live, cast, monkeypatch):
 
 
 async def test_a_dropped_last_event_arrives_with_the_periodic_check(live, cast, monkeypatch):
-    from conferences import consumers
+    from conferences.consumers import conference as consumer
 
-    monkeypatch.setattr(consumers, "REFRESH_ACCESS", 0.2)
+    monkeypatch.setattr(consumer, "ACCESS_MAX_AGE", 0.2)
     prof = await joined(live, cast.professional)
     await database_sync_to_async(_apply_without_broadcast)(live, cast.coordinator, "tail-1", "最後")
     frame = await prof.until("event")

@@ -1,58 +1,43 @@
 """The live conference socket. See docs/live-protocol.md for the frames.
 
-Authorise on connect, re-check through `permissions.conferences` on every operation, apply it
-through a service (`database_sync_to_async`), acknowledge after the commit. Group handlers
-only filter (by the reader's tier per case) and send; they never write to the database.
+Authorise on connect; apply operations through `conferences.live` (in `db.apply_op`),
+acknowledge after the commit. The reader's access is kept in memory and read again every
+ACCESS_MAX_AGE seconds, before an operation when it is older than that, and at once when a
+share of one of the meeting's cases changes (a `conference.shares` group message). Group
+handlers only filter (by the reader's tier per case, from the message) and send; they never
+touch the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-from collections.abc import Callable
+import time
 from typing import Any
 
-from asgiref.sync import sync_to_async
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.db import connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
-from conferences import events, live, selectors, services
-from conferences.events import encode, frame_for, group_name, message_for
-from conferences.models import Conference, ConferenceEvent, Presence
+from conferences import live
+from conferences.consumers import db, refresher
+from conferences.consumers.dispatch import DirectDispatchMixin
+from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
-from permissions.conferences import ConferenceAccess, conference_access, refresh_access
-
-log = logging.getLogger(__name__)
+from permissions.conferences import ConferenceAccess
 
 MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
 # Seconds to wait for an event that arrives out of order before reading it from the log. Two
 # operations committed one after the other may be broadcast in the other order; the missing
 # one normally arrives within milliseconds, so the log is read only when it was really lost.
 GAP_WAIT = 1.0
-REFRESH_ACCESS = 10.0  # seconds between re-reads of the reader's tiers and of the log's end
-
-
-def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run `fn` with the database connection of the consumers' thread kept open between
-    operations (a new PostgreSQL connection per operation costs more than the operation);
-    a connection that had errors is health-checked and replaced, as Django does."""
-
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        for conn in connections.all(initialized_only=True):
-            if conn.connection is not None and conn.errors_occurred:
-                if conn.is_usable():
-                    conn.errors_occurred = False
-                else:
-                    conn.close()
-        return fn(*args, **kwargs)
-
-    return sync_to_async(wrapped, thread_sensitive=True)
+# The longest a reader's access (tiers, invitation, acknowledgement) is trusted before it is
+# read again, and the interval of the check of the log's end. A share changed through
+# `permissions.services` takes effect at once; any other change (an expiry date passing, a
+# role changed by an administrator) within this bound.
+ACCESS_MAX_AGE = 5.0
 
 
 def language_from_scope(scope: dict[str, Any]) -> str:
@@ -71,7 +56,7 @@ def language_from_scope(scope: dict[str, Any]) -> str:
     return settings.LANGUAGE_CODE
 
 
-class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
+class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     access: ConferenceAccess
     cursor: int | None
 
@@ -83,7 +68,11 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         self.buffer: dict[int, dict[str, Any]] = {}
         self.pending_seq: int | None = None
         self.gap_task: asyncio.Task | None = None
-        self.refresh_task: asyncio.Task | None = None
+        self.access_read_at = time.monotonic()
+        # Set by a `conference.shares` message: deliveries wait until the refresher has read
+        # the access again.
+        self.holding = False
+        self.agenda_cases: dict[int, int | None] = {}
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
@@ -92,7 +81,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         except (KeyError, ValueError):
             await self.close(code=4404)
             return
-        access = await database_sync_to_async(self._load_access)()
+        access = await db.run_read(db.load_access, self.user, self.conference_id)
         if access is None:
             # Not invited: the conference does not exist for this user.
             await self.close(code=4404)
@@ -109,22 +98,15 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             return
         await self._join()
 
-    def _load_access(self) -> ConferenceAccess | None:
-        try:
-            conference = Conference.objects.select_related("chair").get(pk=self.conference_id)
-        except Conference.DoesNotExist:
-            return None
-        return conference_access(self.user, conference)
-
     async def disconnect(self, code: int) -> None:
-        for task in (self.gap_task, self.refresh_task):
-            if task is not None:
-                task.cancel()
+        if self.gap_task is not None:
+            self.gap_task.cancel()
         if self.joined:
+            refresher.unregister(self)
             await self.channel_layer.group_discard(
                 group_name(self.conference_id), self.channel_name
             )
-            entry = await database_sync_to_async(self._presence_remove)()
+            entry = await db.run(db.presence_leave, self.access, self.channel_name)
             await self._broadcast_presence(entry)
 
     # --- joining -----------------------------------------------------------------------------
@@ -132,10 +114,10 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
     async def _join(self) -> None:
         await self.channel_layer.group_add(group_name(self.conference_id), self.channel_name)
         self.joined = True
-        entry = await database_sync_to_async(self._presence_add)()
+        entry = await db.run(db.presence_join, self.access, self.channel_name)
         await self._send(self._welcome())
         await self._broadcast_presence(entry)
-        self.refresh_task = asyncio.create_task(self._refresh_loop())
+        refresher.register(self)
         if self.pending_seq is not None:
             await self._resync(self.pending_seq)
 
@@ -148,30 +130,6 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             "state": a.conference.state,
             "writable_cases": [c for c in a.tiers if a.may_write(c)],
             "general_writable": a.may_write(None),
-        }
-
-    def _presence_add(self) -> dict[str, Any]:
-        Presence.objects.get_or_create(
-            channel_name=self.channel_name,
-            defaults={"conference_id": self.conference_id, "user": self.user},
-        )
-        services.participant_joined(access=self.access)
-        return self._presence_entry(online=True)
-
-    def _presence_remove(self) -> dict[str, Any]:
-        Presence.objects.filter(channel_name=self.channel_name).delete()
-        online = Presence.objects.filter(conference_id=self.conference_id, user=self.user).exists()
-        return self._presence_entry(online=online)
-
-    def _presence_entry(self, *, online: bool) -> dict[str, Any]:
-        from permissions.models import Agency
-
-        agency = Agency.objects.filter(pk=self.access.agency_id or 0).values_list("name", flat=True)
-        return {
-            "user": self.user.pk,
-            "name": live.person_name(self.user),
-            "agency": agency.first() or "",
-            "online": online,
         }
 
     async def _broadcast_presence(self, entry: dict[str, Any]) -> None:
@@ -215,7 +173,9 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             await self._resync(max(after, 0))
         elif kind == "acknowledge":
             if not self.joined:
-                await database_sync_to_async(self._acknowledge)()
+                await db.run(db.acknowledge, self.user, self.access, self.lang)
+                if self.pending_seq is None:
+                    self.pending_seq = 0
                 await self._join()
         elif kind == "op":
             if not self.joined:
@@ -231,19 +191,19 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         else:
             await self._error(None, "unknown_type", _("Unknown message type."))
 
-    def _acknowledge(self) -> None:
-        with translation.override(self.lang):
-            services.conference_acknowledge(actor=self.user, access=self.access)
-        if self.pending_seq is None:
-            self.pending_seq = 0
-
     async def _op(self, content: dict[str, Any]) -> None:
         op_id = content.get("id")
         op_id = op_id if isinstance(op_id, str) else None
         try:
-            result, outbox = await _keep_connection(self._apply)(content)
+            stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
+            access, result, outbox = await db.run(
+                db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
+            )
+            if stale and access is not None:
+                self.access, self.access_read_at = access, time.monotonic()
         except live.OpError as exc:
             await self._error(op_id, exc.code, exc.message)
+            return
         except live.OpConflict as exc:
             await self._send(
                 {
@@ -257,39 +217,23 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
                     ),
                 }
             )
-        else:
-            # Committed: broadcast (from this loop), then acknowledge.
-            for conference_id, message in outbox:
-                await self.channel_layer.group_send(group_name(conference_id), message)
-            await self._send(
-                {
-                    "type": "ack",
-                    "id": op_id,
-                    "seq": result.seq,
-                    "result": result.data,
-                    "duplicate": result.duplicate,
-                }
-            )
-
-    def _apply(self, content: dict[str, Any]) -> tuple[live.OpResult, list]:
-        with translation.override(self.lang), events.collect() as outbox:
-            op_id = live.validate_op_id(content.get("id"))
-            op = content.get("op")
-            if not isinstance(op, str) or op not in live.OPS:
-                raise live.OpError(
-                    "unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]}
-                )
-            # Re-check on every operation: shares, invitation or acknowledgement may have
-            # changed since the socket opened.
-            access = refresh_access(self.access)
-            if access is None:
-                raise live.OpError("not_found", _("This meeting is no longer open to you."))
-            self.access = access
-            args = content.get("args", {})
-            result = live.live_apply(
-                actor=self.user, access=access, client_op_id=op_id, op=op, args=args
-            )
-        return result, outbox
+            return
+        if access is None:
+            await self._error(op_id, "not_found", _("This meeting is no longer open to you."))
+            await self.close(code=4404)
+            return
+        # Committed: broadcast (from this loop), then acknowledge.
+        for conference_id, message in outbox:
+            await self.channel_layer.group_send(group_name(conference_id), message)
+        await self._send(
+            {
+                "type": "ack",
+                "id": op_id,
+                "seq": result.seq,
+                "result": result.data,
+                "duplicate": result.duplicate,
+            }
+        )
 
     def _t(self, message: str) -> str:
         with translation.override(self.lang):
@@ -307,7 +251,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
 
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
-        frames, upto, snap = await database_sync_to_async(self._catch_up)(after)
+        frames, upto, snap = await db.run_read(db.catch_up, self.access, after)
         if snap is not None:
             await self._send(snap)
         else:
@@ -318,18 +262,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         await self._send({"type": "synced", "seq": upto})
         await self._drain()
 
-    def _catch_up(self, after: int) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
-        upto = selectors.last_seq(self.conference_id)
-        if after <= 0 or after > upto:
-            snap = selectors.snapshot(self.access)
-            return [], snap["seq"], snap
-        frames = selectors.replay_frames(self.access, after, upto)
-        if frames is None:
-            snap = selectors.snapshot(self.access)
-            return [], snap["seq"], snap
-        return frames, upto, None
-
-    # --- group handlers: filter and send, never write ------------------------------------------
+    # --- group handlers: filter and send, never touch the database -------------------------------
 
     async def conference_event(self, message: dict[str, Any]) -> None:
         seq = message["seq"]
@@ -342,7 +275,18 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         self.buffer[seq] = message
         await self._drain()
 
+    async def conference_shares(self, message: dict[str, Any]) -> None:
+        """A share of one of the meeting's cases changed: hold deliveries until the reader's
+        access has been read again (the refresher does it now)."""
+        self.holding = True
+        refresher.wake(self.conference_id)
+
+    async def conference_presence(self, message: dict[str, Any]) -> None:
+        await self._send({"type": "presence", **message["presence"]})
+
     async def _drain(self) -> None:
+        if self.holding:
+            return  # the refresh loop drains once the access is read again
         while self.cursor is not None and self.cursor + 1 in self.buffer:
             message = self.buffer.pop(self.cursor + 1)
             self.cursor += 1
@@ -365,64 +309,29 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         if upto < first_missing:
             await self._drain()
             return
-        # Not in the operations' thread: a burst of gap reads must not hold up operations.
-        messages = await database_sync_to_async(self._read_log, thread_sensitive=False)(
-            first_missing, upto
-        )
+        messages = await db.run_read(db.read_log, self.conference_id, first_missing, upto)
         for m in messages:
             self.buffer.setdefault(m["seq"], m)
         await self._drain()
 
-    def _read_log(self, first: int, last: int) -> list[dict[str, Any]]:
-        rows = ConferenceEvent.objects.filter(
-            conference_id=self.conference_id, seq__gte=first, seq__lte=last
-        ).order_by("seq")
-        return [message_for(e) for e in rows]
-
-    async def _refresh_loop(self) -> None:
-        """Now and then: re-read the reader's tiers (a share revoked mid-meeting applies), and
-        catch up with the log — an event the channel layer dropped (a full channel) with no
-        later event to reveal the gap would otherwise wait for the next one."""
-        while True:
-            await asyncio.sleep(REFRESH_ACCESS)
-            access, messages = await database_sync_to_async(self._refresh, thread_sensitive=False)(
-                self.cursor
-            )
-            if access is None:
-                await self.close(code=4404)
-                return
-            self.access = access
+    async def access_refreshed(
+        self,
+        access: ConferenceAccess | None,
+        messages: list[dict[str, Any]],
+        *,
+        again: bool,
+    ) -> None:
+        """From the refresher: the reader's access read again (None: gone), and the log's
+        recent events (any this socket lacks join its buffer). `again`: another change
+        arrived meanwhile, deliveries keep waiting for the next read."""
+        if access is None:
+            await self.close(code=4404)
+            return
+        self.access, self.access_read_at = access, time.monotonic()
+        if not again:
+            self.holding = False
+        if self.cursor is not None:
             for m in messages:
-                self.buffer.setdefault(m["seq"], m)
-            await self._drain()
-
-    def _refresh(self, cursor: int | None) -> tuple[ConferenceAccess | None, list[dict[str, Any]]]:
-        access = refresh_access(self.access)
-        if access is None or cursor is None:
-            return access, []
-        newest = selectors.last_seq(self.conference_id)
-        return access, self._read_log(cursor + 1, newest) if newest > cursor else []
-
-    async def conference_presence(self, message: dict[str, Any]) -> None:
-        await self._send({"type": "presence", **message["presence"]})
-
-
-class BroadcastFloorConsumer(AsyncWebsocketConsumer):
-    """The transport's floor for benchmarks/live_fanout.py: a bare group broadcast with no
-    database, no permission check. Routed only when OTAGAI_BENCHMARK_ROUTES=1."""
-
-    async def connect(self) -> None:
-        self.group = f"floor-{self.scope['url_route']['kwargs']['room']}"
-        await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.accept()
-
-    async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(self.group, self.channel_name)
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.channel_layer.group_send(
-            self.group, {"type": "floor.message", "text": text_data}
-        )
-
-    async def floor_message(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=message["text"])
+                if m["seq"] > self.cursor:
+                    self.buffer.setdefault(m["seq"], m)
+        await self._drain()

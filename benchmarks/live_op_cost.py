@@ -1,0 +1,121 @@
+"""Per-operation cost of the live page on one process, without a server: queries and CPU time
+of `note.add` and `note.edit` (with their access check), of a session check and of the
+periodic access re-read. Old code (before the `live` branch) is measured by running this file
+from an export of that tree:
+
+    DEBUG=1 SECRET_KEY=x [DATABASE_URL=…] N=200 .venv/bin/python benchmarks/live_op_cost.py
+"""
+
+import os
+import sys
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+if not os.environ.get("DATABASE_URL"):
+    db_file = ROOT / "var" / "bench_op_cost.sqlite3"
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{db_file}"
+
+import django  # noqa: E402
+
+django.setup()
+
+import live_fanout as lf  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+call_command("migrate", verbosity=0)
+run = uuid.uuid4().hex[:6]
+[(pk, cookies)] = lf.make_data(1, 5, run)
+from django.contrib.auth import get_user_model  # noqa: E402
+
+from conferences.models import AgendaItem, Conference  # noqa: E402
+from config.session_guard import session_still_valid  # noqa: E402
+from permissions.conferences import conference_access  # noqa: E402
+
+conf = Conference.objects.get(pk=pk)
+user = get_user_model().objects.get(username=f"p-{run}-0-0")
+access = conference_access(user, conf)
+item = AgendaItem.objects.filter(conference=conf, case__isnull=False).first().pk
+try:
+    from conferences.consumers import db
+
+    cache = {}
+
+    def apply(op, args, opid):
+        _access, res, _outbox = db.apply_op(
+            access, {"type": "op", "id": opid, "op": op, "args": args}, "ja", cache, False
+        )
+        return res
+
+    def reread():
+        return db.refresh([access], access.conference.last_seq)
+
+    code = "new"
+except ImportError:
+    from conferences.consumers import ConferenceConsumer
+
+    c = ConferenceConsumer()
+    c.user = user
+    c.access = access
+    c.lang = "ja"
+    c.conference_id = pk
+
+    def apply(op, args, opid):
+        return c._apply({"type": "op", "id": opid, "op": op, "args": args})[0]
+
+    def reread():
+        return c._refresh(access.conference.last_seq)
+
+    code = "old"
+
+res = apply("note.add", {"item": item, "text": "warm", "tier": 2}, "w")
+nid = res.data["note"]["id"]
+ver = res.data["note"]["version"]
+with CaptureQueriesContext(connection) as q:
+    apply("note.add", {"item": item, "text": "hello", "tier": 2}, "a1")
+nq_add = len([x for x in q.captured_queries if not x["sql"].startswith(("BEGIN", "COMMIT"))])
+with CaptureQueriesContext(connection) as q:
+    res = apply("note.edit", {"note": nid, "text": "e", "base_version": ver}, "a2")
+ver = res.data["note"]["version"]
+nq_edit = len([x for x in q.captured_queries if not x["sql"].startswith(("BEGIN", "COMMIT"))])
+with CaptureQueriesContext(connection) as q:
+    reread()
+nq_reread = len(q.captured_queries)
+N = int(os.environ.get("N", "300"))
+best = {}
+for rnd in range(3):
+    t = time.process_time()
+    for i in range(N):
+        apply("note.add", {"item": item, "text": f"t{rnd}-{i}", "tier": 2}, f"b{rnd}-{i}")
+    add = (time.process_time() - t) * 1000 / N
+    t = time.process_time()
+    for i in range(N):
+        res = apply(
+            "note.edit", {"note": nid, "text": f"e{rnd}-{i}", "base_version": ver}, f"c{rnd}-{i}"
+        )
+        ver = res.data["note"]["version"]
+    edit = (time.process_time() - t) * 1000 / N
+    t = time.process_time()
+    for _ in range(N):
+        session_still_valid(cookies[1], user.pk, touch=True)
+    sess = (time.process_time() - t) * 1000 / N
+    t = time.process_time()
+    for _ in range(N):
+        reread()
+    rr = (time.process_time() - t) * 1000 / N
+    for k, v in (("add", add), ("edit", edit), ("session", sess), ("reread", rr)):
+        best[k] = min(best.get(k, 1e9), v)
+print(
+    f"{code} db={connection.vendor} queries: note.add={nq_add} note.edit={nq_edit} "
+    f"access re-read={nq_reread}  CPU ms (best of 3 x {N}): note.add={best['add']:.2f} "
+    f"note.edit={best['edit']:.2f} session check={best['session']:.2f} "
+    f"access re-read={best['reread']:.2f}  load={os.getloadavg()[0]:.2f}"
+)

@@ -1,0 +1,184 @@
+"""Every database access of the live socket, one sync function per kind of access.
+
+The consumer (`conferences.consumers.conference`) calls these through `run`, and through
+nothing else, so that what must wrap each database call (a reader context for row-level
+security, say) wraps it here. None of them is called from a channel-layer handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import connection, connections
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from conferences import events, live, selectors, services
+from conferences.events import message_for
+from conferences.models import Conference, ConferenceEvent, Presence
+from permissions.conferences import (
+    ConferenceAccess,
+    conference_access,
+    refresh_access,
+    refresh_accesses,
+)
+
+
+def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` with the thread's database connection kept open between calls (a new
+    PostgreSQL connection per operation costs more than the operation); a connection that
+    had errors is health-checked and replaced, as Django does between requests."""
+
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        for conn in connections.all(initialized_only=True):
+            if conn.connection is not None and conn.errors_occurred:
+                if conn.is_usable():
+                    conn.errors_occurred = False
+                else:
+                    conn.close()
+        return fn(*args, **kwargs)
+
+    return wrapped
+
+
+def _one_thread() -> bool:
+    # SQLite has one writer at a time: writers queue in one thread instead of polling the
+    # file lock (its busy handler sleeps in steps of 1–100 ms). PostgreSQL runs the sockets'
+    # statements side by side, each worker thread with its own connection.
+    return connection.vendor == "sqlite"
+
+
+async def run(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call one of this module's functions that writes, from the consumer's event loop."""
+    return await sync_to_async(_keep_connection(fn), thread_sensitive=_one_thread())(*args)
+
+
+async def run_read(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call one that only reads: never queued behind the writers (SQLite's WAL lets reads
+    run beside a write)."""
+    return await sync_to_async(_keep_connection(fn), thread_sensitive=False)(*args)
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+def load_access(user: Any, conference_id: int) -> ConferenceAccess | None:
+    """The reader's access on connecting (None: the conference does not exist for them)."""
+    try:
+        conference = Conference.objects.select_related("chair").get(pk=conference_id)
+    except Conference.DoesNotExist:
+        return None
+    return conference_access(user, conference)
+
+
+def reread_access(access: ConferenceAccess) -> ConferenceAccess | None:
+    """The reader's access read again: memberships, invitation, acknowledgement, shares."""
+    return refresh_access(access)
+
+
+def refresh(
+    accesses: list[ConferenceAccess], cursor: int
+) -> tuple[list[ConferenceAccess | None], list[dict[str, Any]]]:
+    """The periodic re-check of one conference's sockets in this process: their readers'
+    access read again, and the log's events after `cursor` (the lowest of their cursors)."""
+    fresh = refresh_accesses(accesses)
+    conference = next((a.conference for a in fresh if a is not None), None)
+    if conference is None or conference.last_seq <= cursor:
+        return fresh, []
+    return fresh, read_log(conference.pk, cursor + 1, conference.last_seq)
+
+
+# --- joining and leaving -----------------------------------------------------------------------
+
+
+def acknowledge(user: Any, access: ConferenceAccess, lang: str) -> None:
+    with translation.override(lang):
+        services.conference_acknowledge(actor=user, access=access)
+
+
+def presence_join(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
+    Presence.objects.get_or_create(
+        channel_name=channel_name,
+        defaults={"conference_id": access.conference.pk, "user": access.user},
+    )
+    services.participant_joined(access=access)
+    return _presence_entry(access, online=True)
+
+
+def presence_leave(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
+    Presence.objects.filter(channel_name=channel_name).delete()
+    online = Presence.objects.filter(conference_id=access.conference.pk, user=access.user).exists()
+    return _presence_entry(access, online=online)
+
+
+def _presence_entry(access: ConferenceAccess, *, online: bool) -> dict[str, Any]:
+    from permissions.models import Agency
+
+    agency = Agency.objects.filter(pk=access.agency_id or 0).values_list("name", flat=True)
+    return {
+        "user": access.user.pk,
+        "name": live.person_name(access.user),
+        "agency": agency.first() or "",
+        "online": online,
+    }
+
+
+# --- operations ----------------------------------------------------------------------------------
+
+
+def apply_op(
+    access: ConferenceAccess,
+    content: dict[str, Any],
+    lang: str,
+    agenda_cases: dict[int, int | None],
+    reread: bool,
+) -> tuple[ConferenceAccess | None, live.OpResult | None, list]:
+    """Apply one client operation. With `reread`, the reader's access (older than the
+    consumer trusts) is read again first; (None, None, []) when it is gone."""
+    with translation.override(lang), events.collect() as outbox:
+        op_id = live.validate_op_id(content.get("id"))
+        op = content.get("op")
+        if not isinstance(op, str) or op not in live.OPS:
+            raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
+        if reread:
+            fresh = reread_access(access)
+            if fresh is None:
+                return None, None, []
+            access = fresh
+        result = live.live_apply(
+            actor=access.user,
+            access=access,
+            client_op_id=op_id,
+            op=op,
+            args=content.get("args", {}),
+            agenda_cases=agenda_cases,
+        )
+    return access, result, outbox
+
+
+# --- catching up ---------------------------------------------------------------------------------
+
+
+def catch_up(
+    access: ConferenceAccess, after: int
+) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
+    """(frames after `after` this reader may read, the sequence they reach, or a snapshot)."""
+    upto = selectors.last_seq(access.conference.pk)
+    if after <= 0 or after > upto:
+        snap = selectors.snapshot(access)
+        return [], snap["seq"], snap
+    frames = selectors.replay_frames(access, after, upto)
+    if frames is None:
+        snap = selectors.snapshot(access)
+        return [], snap["seq"], snap
+    return frames, upto, None
+
+
+def read_log(conference_id: int, first: int, last: int) -> list[dict[str, Any]]:
+    """The log's events `first`..`last` as group messages (the consumer filters them)."""
+    rows = ConferenceEvent.objects.filter(
+        conference_id=conference_id, seq__gte=first, seq__lte=last
+    ).order_by("seq")
+    return [message_for(e) for e in rows]

@@ -1,0 +1,31 @@
+"""The transport's floor for benchmarks/live_fanout.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from conferences.consumers.dispatch import DirectDispatchMixin
+
+
+class BroadcastFloorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+    """A bare group broadcast with no database, no permission check, dispatching as the
+    live consumer does (no per-message database hop). Routed only when
+    OTAGAI_BENCHMARK_ROUTES=1."""
+
+    async def connect(self) -> None:
+        self.group = f"floor-{self.scope['url_route']['kwargs']['room']}"
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        await self.channel_layer.group_send(
+            self.group, {"type": "floor.message", "text": text_data}
+        )
+
+    async def floor_message(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=message["text"])

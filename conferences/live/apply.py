@@ -1,0 +1,140 @@
+"""The table of live operations and `live_apply`, their one entry point."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+from conferences import events
+from conferences.live import agenda, records
+from conferences.live.checks import MAX_OP_ID, Op, OpError, live
+from conferences.models import ActionItem, ClientOp, Conference, Decision, Note, Participant
+from permissions.conferences import ConferenceAccess
+
+
+@dataclass
+class OpResult:
+    seq: int
+    data: dict[str, Any] = field(default_factory=dict)
+    duplicate: bool = False
+
+
+OPS: dict[str, Callable[[Op], dict[str, Any]]] = {
+    "note.add": records.text_add("note"),
+    "note.edit": records.text_edit("note"),
+    "note.delete": records.record_delete("note", Note),
+    "decision.add": records.text_add("decision"),
+    "decision.edit": records.text_edit("decision"),
+    "decision.delete": records.record_delete("decision", Decision),
+    "action.add": records.action_add,
+    "action.delete": records.record_delete("action", ActionItem),
+    "action.review": records.action_review,
+    "agenda.current": agenda.agenda_current,
+    "agenda.reorder": agenda.agenda_reorder,
+    "agenda.add": agenda.agenda_add,
+    "conference.start": agenda.state_change(Conference.State.LIVE),
+    "conference.close": agenda.state_change(Conference.State.CLOSED),
+}
+# Operations that read nothing of the conference row but its state: they do not lock it
+# first. Their events take their numbers with `UPDATE … WHERE state = <the state checked>`,
+# which locks the row from there to the commit (numbers still follow commit order) and fails
+# if the meeting was closed in between (then nothing is written).
+UNLOCKED_OPS = {
+    "note.add",
+    "note.edit",
+    "note.delete",
+    "decision.add",
+    "decision.edit",
+    "decision.delete",
+}
+
+
+def validate_op_id(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_OP_ID:
+        raise OpError("invalid", _("Every operation needs an id (a short string)."))
+    return value
+
+
+def _done(conference_id: int, client_op_id: str, actor: Any) -> OpResult | None:
+    done = ClientOp.objects.filter(conference_id=conference_id, client_op_id=client_op_id).first()
+    if done is None:
+        return None
+    if done.user_id != actor.pk:
+        raise OpError("invalid", _("That operation id is already used."))
+    return OpResult(seq=done.seq or 0, data=done.result, duplicate=True)
+
+
+def live_apply(
+    *,
+    actor: Any,
+    access: ConferenceAccess,
+    client_op_id: str,
+    op: str,
+    args: dict[str, Any],
+    agenda_cases: dict[int, int | None] | None = None,
+) -> OpResult:
+    """Apply one client operation, exactly once per (conference, client_op_id).
+
+    One transaction: the idempotency lookup, the operation, its events (sequence number and
+    log row) and the operation id. `access` is the reader's access as the caller last read it
+    (the consumer re-reads it every few seconds and when shares change); `agenda_cases` is the
+    caller's cache of the agenda's items (see `checks.Op`)."""
+    handler = OPS.get(op)
+    if handler is None:
+        raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
+    if not isinstance(args, dict):
+        raise OpError("invalid", _("The operation's arguments must be an object."))
+    try:
+        return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
+    except IntegrityError:
+        # The same id applied at the same moment through another socket (a retry racing its
+        # original): this attempt was rolled back whole; answer as for any retry.
+        result = _done(access.conference.pk, client_op_id, actor)
+        if result is None:
+            raise
+        return result
+    except events.StateChanged:
+        # Closed (or not yet started) since the reader's state was read: nothing written.
+        state = Conference.objects.values_list("state", flat=True).get(pk=access.conference.pk)
+        access.conference.state = state
+        live(access.conference)
+        raise
+
+
+@transaction.atomic
+def _apply(
+    actor: Any,
+    access: ConferenceAccess,
+    client_op_id: str,
+    op: str,
+    handler: Callable[[Op], dict[str, Any]],
+    args: dict[str, Any],
+    agenda_cases: dict[int, int | None] | None,
+) -> OpResult:
+    result = _done(access.conference.pk, client_op_id, actor)
+    if result is not None:
+        return result
+    if op not in UNLOCKED_OPS:
+        access.conference = events.lock_conference(access.conference.pk)
+    conference = access.conference
+    if not access.acknowledged:
+        raise OpError("ack_required", _("Acknowledge the confidentiality statement first."))
+    data = handler(
+        Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    )
+    ClientOp.objects.create(
+        conference=conference,
+        client_op_id=client_op_id,
+        user=actor,
+        seq=conference.last_seq,
+        result=data,
+    )
+    return OpResult(seq=conference.last_seq, data=data)
+
+
+def participant_exists(conference: Conference, user: Any) -> bool:
+    return Participant.objects.filter(conference=conference, user=user).exists()
