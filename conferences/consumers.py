@@ -27,6 +27,7 @@ from conferences.events import encode, frame_for, group_name, message_for
 from conferences.models import Conference, ConferenceEvent, Presence
 from config.session_guard import SessionGuardMixin
 from permissions.conferences import ConferenceAccess, conference_access, refresh_access
+from permissions.rls import reader_context, with_reader
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             return
         await self._join()
 
+    @with_reader
     def _load_access(self) -> ConferenceAccess | None:
         try:
             conference = Conference.objects.select_related("chair").get(pk=self.conference_id)
@@ -150,6 +152,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             "general_writable": a.may_write(None),
         }
 
+    @with_reader
     def _presence_add(self) -> dict[str, Any]:
         Presence.objects.get_or_create(
             channel_name=self.channel_name,
@@ -158,6 +161,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         services.participant_joined(access=self.access)
         return self._presence_entry(online=True)
 
+    @with_reader
     def _presence_remove(self) -> dict[str, Any]:
         Presence.objects.filter(channel_name=self.channel_name).delete()
         online = Presence.objects.filter(conference_id=self.conference_id, user=self.user).exists()
@@ -231,6 +235,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         else:
             await self._error(None, "unknown_type", _("Unknown message type."))
 
+    @with_reader
     def _acknowledge(self) -> None:
         with translation.override(self.lang):
             services.conference_acknowledge(actor=self.user, access=self.access)
@@ -272,7 +277,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             )
 
     def _apply(self, content: dict[str, Any]) -> tuple[live.OpResult, list]:
-        with translation.override(self.lang), events.collect() as outbox:
+        with translation.override(self.lang), events.collect() as outbox, reader_context(self.user):
             op_id = live.validate_op_id(content.get("id"))
             op = content.get("op")
             if not isinstance(op, str) or op not in live.OPS:
@@ -318,6 +323,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
         await self._send({"type": "synced", "seq": upto})
         await self._drain()
 
+    @with_reader
     def _catch_up(self, after: int) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
         upto = selectors.last_seq(self.conference_id)
         if after <= 0 or after > upto:
@@ -366,12 +372,16 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
             await self._drain()
             return
         # Not in the operations' thread: a burst of gap reads must not hold up operations.
-        messages = await database_sync_to_async(self._read_log, thread_sensitive=False)(
+        messages = await database_sync_to_async(self._read_log_as_reader, thread_sensitive=False)(
             first_missing, upto
         )
         for m in messages:
             self.buffer.setdefault(m["seq"], m)
         await self._drain()
+
+    @with_reader
+    def _read_log_as_reader(self, first: int, last: int) -> list[dict[str, Any]]:
+        return self._read_log(first, last)
 
     def _read_log(self, first: int, last: int) -> list[dict[str, Any]]:
         rows = ConferenceEvent.objects.filter(
@@ -396,6 +406,7 @@ class ConferenceConsumer(SessionGuardMixin, AsyncWebsocketConsumer):
                 self.buffer.setdefault(m["seq"], m)
             await self._drain()
 
+    @with_reader
     def _refresh(self, cursor: int | None) -> tuple[ConferenceAccess | None, list[dict[str, Any]]]:
         access = refresh_access(self.access)
         if access is None or cursor is None:

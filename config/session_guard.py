@@ -21,6 +21,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.utils.crypto import constant_time_compare
 
 from config.twofactor import REQUIRED_KEY, TOUCH_KEY
+from permissions.rls import reader_context
 
 CLOSE_SESSION_ENDED = 4401
 
@@ -74,7 +75,11 @@ class SessionGuardMixin:
             return True
         if user_id is None:
             return True  # anonymous sockets are refused by the consumer itself
-        return await database_sync_to_async(session_still_valid)(key, user_id, touch=touch)
+        return await database_sync_to_async(self._session_still_valid)(key, user_id, touch)
+
+    def _session_still_valid(self, key: str, user_id: Any, touch: bool) -> bool:
+        with reader_context(self.scope.get("user")):  # type: ignore[attr-defined]
+            return session_still_valid(key, user_id, touch=touch)
 
     async def _end_for_session(self) -> None:
         await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
