@@ -222,11 +222,13 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> bool:
         cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
         if cursor.fetchone() is None:
             return False
+        cursor.execute("SELECT current_schema()")
+        schema = connection.ops.quote_name(cursor.fetchone()[0])
+        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         cursor.execute(
-            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA current_schema() "
-            f"TO {role}"
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
         )
-        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA current_schema() TO {role}")
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
         views = ", ".join(RLS_VIEWS)
         cursor.execute(f"REVOKE ALL ON {views} FROM PUBLIC, {role}")
         cursor.execute(f"GRANT SELECT ON {views} TO {role}")

@@ -70,17 +70,17 @@ CREATE OR REPLACE VIEW otagai_rls_reader_share WITH (security_barrier) AS
     SELECT s.case_id, s.agency_id, s.coordinates
     FROM permissions_share s
     WHERE s.agency_id = ANY ((SELECT otagai_rls_agencies())::bigint[])
-      AND (s.expires_at IS NULL OR s.expires_at > now())
+      AND (s.expires_at IS NULL OR s.expires_at > statement_timestamp())
       AND (s.basis <> 'consent' OR EXISTS (
             SELECT 1 FROM permissions_consent c
             WHERE c.id = s.consent_id AND c.withdrawn_at IS NULL
-              AND (c.expires_on IS NULL OR c.expires_on >= (now() AT TIME ZONE '{tz}')::date)));
+              AND (c.expires_on IS NULL OR c.expires_on >= (statement_timestamp() AT TIME ZONE '{tz}')::date)));
 
 CREATE OR REPLACE VIEW otagai_rls_reader_glass WITH (security_barrier) AS
     SELECT g.case_id
     FROM permissions_breakglass g
     WHERE g.user_id = (SELECT otagai_rls_reader())
-      AND g.started_at <= now() AND g.expires_at > now()
+      AND g.started_at <= statement_timestamp() AND g.expires_at > statement_timestamp()
       AND g.agency_id = ANY ((SELECT otagai_rls_agencies(ARRAY['coordinator', 'professional']))::bigint[]);
 
 CREATE OR REPLACE FUNCTION otagai_rls_supporter_cases() RETURNS SETOF bigint
