@@ -51,7 +51,7 @@ PROTECTED_TABLES: dict[str, str] = {
     "permissions_share": "its case",
     "permissions_consent": "its case",
     "permissions_consent_agencies": "its consent",
-    "permissions_breakglass": "its user, or its case",
+    "permissions_breakglass": "its user, its case, or staff (the admin's oversight list)",
     "conferences_conferencecase": "a member of the conference, or its case",
     "conferences_agendaitem": "a member of the conference, or its case",
     "conferences_note": "a member of the conference, or its case",

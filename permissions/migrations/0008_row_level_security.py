@@ -60,6 +60,12 @@ LANGUAGE sql STABLE AS $$
                   AND m.role IN ('coordinator', 'agency_admin'))))
 $$;
 
+CREATE OR REPLACE FUNCTION otagai_rls_staff() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM auth_user u
+                   WHERE u.id = otagai_rls_reader() AND u.is_active AND u.is_staff)
+$$;
+
 CREATE OR REPLACE FUNCTION otagai_rls_lookup_case() RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT NULLIF(current_setting('otagai.lookup_case', true), '')::bigint
@@ -162,15 +168,29 @@ POLICIES = {
         OR casework_concern.life_area_id = ANY ((SELECT otagai_rls_triage_areas())::bigint[])
         OR (casework_concern.case_id IS NOT NULL AND {_case("casework_concern.case_id")})
     """,
-    "permissions_share": _case("permissions_share.case_id"),
+    # The application's own filter reads the reader's active shares on every list: they pass
+    # on the first branch (its case is visible through them), without probing the case.
+    "permissions_share": f"""
+        (permissions_share.agency_id = ANY ((SELECT otagai_rls_agencies())::bigint[])
+         AND (permissions_share.expires_at IS NULL
+              OR permissions_share.expires_at > statement_timestamp())
+         AND (permissions_share.basis <> 'consent'
+              OR EXISTS (SELECT 1 FROM otagai_rls_reader_share v
+                         WHERE v.case_id = permissions_share.case_id
+                           AND v.agency_id = permissions_share.agency_id)))
+        OR {_case("permissions_share.case_id")}
+    """,
     "permissions_consent": _case("permissions_consent.case_id"),
     "permissions_consent_agencies": (
         "EXISTS (SELECT 1 FROM permissions_consent c "
         "WHERE c.id = permissions_consent_agencies.consent_id)"
     ),
-    "permissions_breakglass": (
-        f"permissions_breakglass.user_id = {READER} OR {_case('permissions_breakglass.case_id')}"
-    ),
+    # Administrators (staff) oversee every break-glass in the admin (no case content there).
+    "permissions_breakglass": f"""
+        permissions_breakglass.user_id = {READER}
+        OR (SELECT otagai_rls_staff())
+        OR {_case("permissions_breakglass.case_id")}
+    """,
     "conferences_conferencecase": f"""
         {STATS} OR {MEMBER} OR {_case("conferences_conferencecase.case_id")}
     """,
@@ -230,6 +250,7 @@ DROP FUNCTION IF EXISTS otagai_rls_supporter_cases();
 DROP VIEW IF EXISTS otagai_rls_reader_glass;
 DROP VIEW IF EXISTS otagai_rls_reader_share;
 DROP FUNCTION IF EXISTS otagai_rls_lookup_case();
+DROP FUNCTION IF EXISTS otagai_rls_staff();
 DROP FUNCTION IF EXISTS otagai_rls_council_report();
 DROP FUNCTION IF EXISTS otagai_rls_triage_areas();
 DROP FUNCTION IF EXISTS otagai_rls_agencies(text[]);

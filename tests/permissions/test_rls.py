@@ -427,3 +427,23 @@ def test_every_role_sees_the_same_pages_under_the_app_role(cast, app_role):
     assert seen["outsider"]["case detail"][0] == 404
     assert seen["outsider"]["conference"][0] == 404
     assert case.label not in seen["outsider"]["case list"][1]
+
+
+def _reader() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('otagai.user_id', true)")
+        return cursor.fetchone()[0] or ""
+
+
+def test_nested_reader_context_puts_the_outer_reader_back(cast, app_role):
+    with rls.reader_context(cast.coordinator):
+        with rls.reader_context(cast.outsider):
+            assert _reader() == str(cast.outsider.pk)
+        assert _reader() == str(cast.coordinator.pk)
+        with pytest.raises(ZeroDivisionError), rls.reader_context(cast.outsider):
+            assert _reader() == str(cast.outsider.pk)
+            _ = 1 / 0
+        assert _reader() == str(cast.coordinator.pk)
+    cast.outsider.is_active = False
+    with rls.reader_context(cast.outsider):
+        assert _reader() == ""  # an inactive user names no reader
