@@ -452,3 +452,15 @@ def test_nested_reader_context_puts_the_outer_reader_back(cast, app_role):
     cast.outsider.is_active = False
     with rls.reader_context(cast.outsider):
         assert _reader() == ""  # an inactive user names no reader
+
+
+def test_helper_views_cannot_be_written_through(cast, app_role):
+    # As if the deployment's grants were re-run (they cover every table, views included).
+    with connection.cursor() as cursor:
+        cursor.execute(f"GRANT INSERT, UPDATE, DELETE ON otagai_rls_reader_share TO {ROLE}")
+    before = sorted(Share.objects.values_list("pk", "tier"))
+    with as_app_role(), rls.reader_context(cast.coordinator), connection.cursor() as cursor:
+        cursor.execute("UPDATE otagai_rls_reader_share SET coordinates = false")
+        cursor.execute("DELETE FROM otagai_rls_reader_share")
+    assert sorted(Share.objects.values_list("pk", "tier")) == before
+    assert Share.objects.filter(case=cast.case, coordinates=True).exists()
