@@ -156,15 +156,41 @@ def _case(column: str) -> str:
 
 
 # The case itself: cheap branches first (the executor stops at the first true one).
-CASE_POLICY = f"""
+def _case_condition(t: str) -> str:
+    return f"""
     {STATS}
-    OR casework_case.id = (SELECT otagai_rls_lookup_case())
-    OR EXISTS (SELECT 1 FROM otagai_rls_reader_share v WHERE v.case_id = casework_case.id)
-    OR EXISTS (SELECT 1 FROM otagai_rls_reader_glass g WHERE g.case_id = casework_case.id)
-    OR (casework_case.disaster_support
-        AND casework_case.id IN (SELECT otagai_rls_supporter_cases()))
-    OR (casework_case.lead_coordinator_id = {READER}
-        AND otagai_rls_unshared(casework_case.id))
+    OR {t}.id = (SELECT otagai_rls_lookup_case())
+    OR EXISTS (SELECT 1 FROM otagai_rls_reader_share v WHERE v.case_id = {t}.id)
+    OR EXISTS (SELECT 1 FROM otagai_rls_reader_glass g WHERE g.case_id = {t}.id)
+    OR ({t}.disaster_support AND {t}.id IN (SELECT otagai_rls_supporter_cases()))
+    OR ({t}.lead_coordinator_id = {READER} AND otagai_rls_unshared({t}.id))
+"""
+
+
+CASE_POLICY = _case_condition("casework_case")
+
+# Name search. A policy's condition is applied before the query's own conditions, and a
+# LIKE (not leakproof) may then not use the trigram index: under RLS a search would read
+# every case. This function runs as the owner, uses the index, and returns the matching
+# cases the reader may see (all of them only to a caller that bypasses RLS anyway); the
+# query still applies the policy and its own LIKE (casework.selectors.case_list).
+SEARCH = f"""
+CREATE OR REPLACE FUNCTION otagai_rls_invoker_unrestricted() RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT coalesce(bool_or(r.rolsuper OR r.rolbypassrls OR r.oid = t.relowner), false)
+    FROM pg_roles r, pg_class t
+    WHERE t.oid = 'casework_case'::regclass
+      AND r.rolname = CASE current_setting('role') WHEN 'none' THEN session_user
+                                                   ELSE current_setting('role') END
+$$;
+
+CREATE OR REPLACE FUNCTION otagai_rls_case_search(folded text) RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT c.id FROM casework_case c
+    WHERE c.search_text LIKE '%' || replace(replace(replace(folded, E'\\\\', E'\\\\\\\\'),
+                                                    '%', E'\\\\%'), '_', E'\\\\_') || '%'
+      AND ((SELECT otagai_rls_invoker_unrestricted()) OR {_case_condition("c")})
+$$;
 """
 
 # table -> the condition a row must meet (USING and WITH CHECK alike).
@@ -259,6 +285,8 @@ POLICIES = {
 }
 
 DROP = """
+DROP FUNCTION IF EXISTS otagai_rls_case_search(text);
+DROP FUNCTION IF EXISTS otagai_rls_invoker_unrestricted();
 DROP FUNCTION IF EXISTS otagai_rls_conferences();
 DROP FUNCTION IF EXISTS otagai_rls_unshared(bigint);
 DROP FUNCTION IF EXISTS otagai_rls_supporter_cases();
@@ -284,6 +312,7 @@ def forward(apps, schema_editor):
         if not re.fullmatch(r"[A-Za-z0-9_/+-]+", settings.TIME_ZONE):
             raise ValueError(f"unexpected TIME_ZONE {settings.TIME_ZONE!r}")
         cursor.execute(FUNCTIONS.replace("{tz}", settings.TIME_ZONE))
+        cursor.execute(SEARCH)
         for table, condition in POLICIES.items():
             cursor.execute(f"DROP POLICY IF EXISTS otagai_reader ON {table}")
             cursor.execute(f"CREATE POLICY otagai_reader ON {table} USING ({condition})")

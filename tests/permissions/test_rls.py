@@ -464,3 +464,25 @@ def test_helper_views_cannot_be_written_through(cast, app_role):
         cursor.execute("DELETE FROM otagai_rls_reader_share")
     assert sorted(Share.objects.values_list("pk", "tier")) == before
     assert Share.objects.filter(case=cast.case, coordinates=True).exists()
+
+
+def _search(folded: str) -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT otagai_rls_case_search(%s)", [folded])
+        return [row[0] for row in cursor.fetchall()]
+
+
+def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast, app_role):
+    from casework import selectors
+
+    with as_app_role(), rls.reader_context(cast.coordinator):
+        assert [c.pk for c in selectors.case_list(cast.coordinator, q="ヤマサキ")] == [cast.case.pk]
+        assert _search("やまさき") == [cast.case.pk]
+        assert _search("%") == [] and _search("_") == []  # LIKE's wildcards are literal
+    with as_app_role(), rls.reader_context(cast.outsider):
+        assert list(selectors.case_list(cast.outsider, q="ヤマサキ")) == []
+        assert _search("やまさき") == []  # the index is searched for the reader only
+    with as_app_role():
+        rls.set_reader(None)
+        assert _search("やまさき") == []
+    assert _search("やまさき") == [cast.case.pk]  # the owner, who bypasses RLS anyway
