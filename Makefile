@@ -77,10 +77,16 @@ backup:
 restore:
 	@scripts/pg-restore
 
+# docker-compose.yml with placeholder secrets; the nginx configuration with `nginx -t` when
+# nginx is installed (scripts/nginx-check says so when it is not).
 compose-check:
 	@scripts/ensure-system-packages "command -v docker-compose" docker-compose
-	@SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only docker-compose -f docker-compose.yml config -q
+	@SECRET_KEY=validate-only POSTGRES_PASSWORD=validate-only APP_DB_PASSWORD=validate-only \
+		REDIS_PASSWORD=validate-only ALLOWED_HOSTS=otagai.example.jp \
+		docker-compose -f docker-compose.yml config -q
 	@echo "docker-compose.yml: valid"
+	@sh -n deploy/postgres/initdb/10-app-role.sh
+	@scripts/nginx-check deploy/nginx/otagai.conf
 
 check: venv-dev
 	$(VENV)/bin/ruff format --check .

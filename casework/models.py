@@ -117,6 +117,9 @@ class Case(models.Model):
     )
     opened_at = models.DateTimeField(_("opened"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    # Set when retention removed the personal content (casework.retention): what is left is a
+    # stub for statistics and for the audit trail and the disclosure ledger to point at.
+    purged_at = models.DateTimeField(_("personal content removed"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     # Folded names and readings of the household (watch tier only) for kana search.
     search_text = models.CharField(max_length=1000, blank=True, editable=False)

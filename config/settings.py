@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -122,13 +123,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", "otagai_app")
 DATABASE_SET_ROLE = env("DATABASE_SET_ROLE", "")
 
-# Channel layer: Redis exactly when REDIS_URL is set; otherwise in-memory (one process).
+# Channel layer: Redis exactly when REDIS_URL (one server) or REDIS_SENTINELS (a replicated
+# Redis found through Sentinel, docs/deploy.md) is set; otherwise in-memory (one process).
 REDIS_URL = env("REDIS_URL")
-if REDIS_URL:
+
+
+def _host_port(item: str, default_port: int) -> tuple[str, int]:
+    host, _, port = item.rpartition(":")
+    return (host, int(port)) if host else (item, default_port)
+
+
+REDIS_SENTINELS = [_host_port(item, 26379) for item in env_list("REDIS_SENTINELS")]
+_redis_hosts: list[Any] = []
+if REDIS_SENTINELS:
+    _sentinel_password = env("REDIS_SENTINEL_PASSWORD")
+    _redis_hosts = [
+        {
+            "sentinels": REDIS_SENTINELS,
+            "master_name": env("REDIS_SENTINEL_MASTER", "mymaster"),
+            "password": env("REDIS_PASSWORD") or None,
+            "db": int(env("REDIS_DB", "0")),
+            "sentinel_kwargs": {"password": _sentinel_password} if _sentinel_password else None,
+        }
+    ]
+elif REDIS_URL:
+    _redis_hosts = [REDIS_URL]
+if _redis_hosts:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNEL_PREFIX", "otagai")},
+            "CONFIG": {"hosts": _redis_hosts, "prefix": env("CHANNEL_PREFIX", "otagai")},
         }
     }
 else:
@@ -270,6 +294,10 @@ OTP_TOTP_ISSUER = env("OTP_TOTP_ISSUER", "Otagai")
 
 # Case records: longest accepted free text (characters).
 OTAGAI_MAX_TEXT = 20_000
+
+# Retention (manage.py apply_retention, docs/deploy.md): closed cases lose their personal
+# content this many days after closing. Default five years (1827 days covers any five).
+RETENTION_CLOSED_CASE_DAYS = int(env("RETENTION_CLOSED_CASE_DAYS", "1827"))
 
 # Unmet-needs report: counts below this are shown as "<N" (docs/reporting.md). Upward only:
 # casework.reporting refuses anything below 5.

@@ -315,6 +315,7 @@ class AuditEvent(AppendOnlyModel):
         BREAK_GLASS_REVIEW = "break_glass_review", _("Reviewed emergency access")
         REPORT_VIEW = "report_view", _("Viewed review report")
         CONFERENCE_SCHEDULE = "conference_schedule", _("Scheduled a conference")
+        RETENTION = "retention", _("Removed personal content (retention)")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

@@ -1,6 +1,6 @@
 """Row-level security on PostgreSQL: telling the database who is reading.
 
-The policies (permissions/migrations/0008_row_level_security.py, docs/permissions.md) let a
+The policies (permissions/migrations/0009_row_level_security.py, docs/permissions.md) let a
 row of a case-bearing table through only for the reader named by these per-transaction
 settings; with none set, they let nothing through. The application role (env
 `DATABASE_APP_ROLE`, default `otagai_app`, without BYPASSRLS) is subject to them; the owner

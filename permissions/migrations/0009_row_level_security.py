@@ -334,8 +334,8 @@ def backward(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("permissions", "0007_disclosure_basis_statistics"),
-        ("casework", "0005_bench_case_indexes"),
+        ("permissions", "0008_audit_retention_action"),
+        ("casework", "0006_case_purged_at"),
         ("conferences", "0005_action_reason_choices"),
     ]
 
