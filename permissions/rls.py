@@ -88,11 +88,15 @@ def _values(user: Any, purpose: str, lookup_case: int | None) -> list[str]:
     return [reader_id(user), purpose, "" if lookup_case is None else str(int(lookup_case))]
 
 
+# JIT off for the reader's transaction: the policies' sub-plans lift the planner's cost
+# estimates over `jit_above_cost`, and compiling them took ~300 ms a statement for queries
+# that run in a few milliseconds (docs/performance.md, "Row-level security").
 _SET_SQL = (
     "SELECT "
     + ", ".join("current_setting(%s, true)" for _ in SETTINGS)
     + ", "
     + ", ".join("set_config(%s, %s, true)" for _ in SETTINGS)
+    + ", set_config('jit', 'off', true)"
 )
 
 

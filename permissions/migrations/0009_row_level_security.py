@@ -105,7 +105,7 @@ CREATE OR REPLACE RULE otagai_rls_reader_glass_delete AS
     ON DELETE TO otagai_rls_reader_glass DO INSTEAD NOTHING;
 
 CREATE OR REPLACE FUNCTION otagai_rls_supporter_cases() RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE ROWS 100 SECURITY DEFINER SET search_path FROM CURRENT AS $$
     WITH sup AS (
         SELECT a.area_id
         FROM permissions_membership m
@@ -131,7 +131,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION otagai_rls_conferences() RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE ROWS 100 SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT c.id FROM conferences_conference c
     WHERE c.chair_id = otagai_rls_reader() OR c.minute_taker_id = otagai_rls_reader()
        OR c.created_by_id = otagai_rls_reader()
@@ -185,7 +185,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 $$;
 
 CREATE OR REPLACE FUNCTION otagai_rls_case_search(folded text) RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+LANGUAGE sql STABLE ROWS 100 SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT c.id FROM casework_case c
     WHERE c.search_text LIKE '%' || replace(replace(replace(folded, E'\\\\', E'\\\\\\\\'),
                                                     '%', E'\\\\%'), '_', E'\\\\_') || '%'
