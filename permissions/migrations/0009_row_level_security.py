@@ -125,6 +125,15 @@ LANGUAGE sql STABLE ROWS 100 SECURITY DEFINER SET search_path FROM CURRENT AS $$
                    WHERE e.case_id = c.id AND e.list_consent = 'consented')))
 $$;
 
+CREATE OR REPLACE FUNCTION otagai_rls_is_supporter() RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM permissions_membership m
+        JOIN permissions_agency a ON a.id = m.agency_id
+        WHERE m.user_id = otagai_rls_reader() AND a.is_active AND a.disaster_supporter
+          AND m.role IN ('coordinator', 'professional', 'resident'))
+$$;
+
 CREATE OR REPLACE FUNCTION otagai_rls_unshared(case_id bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
     SELECT NOT EXISTS (SELECT 1 FROM permissions_share s WHERE s.case_id = $1)
@@ -151,8 +160,15 @@ READER = "(SELECT otagai_rls_reader())"
 MEMBER = "conference_id IN (SELECT otagai_rls_conferences())"
 
 
+def _probe(select_from_where: str) -> str:
+    """`EXISTS`, as a scalar sub-query: one index probe per row. The planner may turn an
+    `EXISTS` into a hash of every row the reader may see, built for each statement (and again
+    for each outer row when nested): 40,000 shares for a large agency's list."""
+    return f"((SELECT true FROM {select_from_where} LIMIT 1) IS NOT NULL)"
+
+
 def _case(column: str) -> str:
-    return f"EXISTS (SELECT 1 FROM casework_case rls_c WHERE rls_c.id = {column})"
+    return _probe(f"casework_case rls_c WHERE rls_c.id = {column}")
 
 
 # The case itself: cheap branches first (the executor stops at the first true one).
@@ -160,9 +176,10 @@ def _case_condition(t: str) -> str:
     return f"""
     {STATS}
     OR {t}.id = (SELECT otagai_rls_lookup_case())
-    OR EXISTS (SELECT 1 FROM otagai_rls_reader_share v WHERE v.case_id = {t}.id)
-    OR EXISTS (SELECT 1 FROM otagai_rls_reader_glass g WHERE g.case_id = {t}.id)
-    OR ({t}.disaster_support AND {t}.id IN (SELECT otagai_rls_supporter_cases()))
+    OR {_probe(f"otagai_rls_reader_share v WHERE v.case_id = {t}.id")}
+    OR {_probe(f"otagai_rls_reader_glass g WHERE g.case_id = {t}.id")}
+    OR ({t}.disaster_support AND (SELECT otagai_rls_is_supporter())
+        AND {t}.id IN (SELECT otagai_rls_supporter_cases()))
     OR ({t}.lead_coordinator_id = {READER} AND otagai_rls_unshared({t}.id))
 """
 
@@ -216,9 +233,8 @@ POLICIES = {
          AND (permissions_share.expires_at IS NULL
               OR permissions_share.expires_at > statement_timestamp())
          AND (permissions_share.basis <> 'consent'
-              OR EXISTS (SELECT 1 FROM otagai_rls_reader_share v
-                         WHERE v.case_id = permissions_share.case_id
-                           AND v.agency_id = permissions_share.agency_id)))
+              OR {_probe("otagai_rls_reader_share v WHERE v.case_id = permissions_share.case_id "
+                         "AND v.agency_id = permissions_share.agency_id")}))
         OR {_case("permissions_share.case_id")}
     """,
     "permissions_consent": _case("permissions_consent.case_id"),
@@ -289,6 +305,7 @@ DROP FUNCTION IF EXISTS otagai_rls_case_search(text);
 DROP FUNCTION IF EXISTS otagai_rls_invoker_unrestricted();
 DROP FUNCTION IF EXISTS otagai_rls_conferences();
 DROP FUNCTION IF EXISTS otagai_rls_unshared(bigint);
+DROP FUNCTION IF EXISTS otagai_rls_is_supporter();
 DROP FUNCTION IF EXISTS otagai_rls_supporter_cases();
 DROP VIEW IF EXISTS otagai_rls_reader_glass;
 DROP VIEW IF EXISTS otagai_rls_reader_share;
