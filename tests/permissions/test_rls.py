@@ -84,8 +84,9 @@ def as_app_role() -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("RESET ROLE")
+        if not connection.needs_rollback:  # else the rollback resets it, and the error shows
+            with connection.cursor() as cursor:
+                cursor.execute("RESET ROLE")
 
 
 def count(table: str) -> int:
@@ -486,3 +487,47 @@ def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast,
         rls.set_reader(None)
         assert _search("やまさき") == []
     assert _search("やまさき") == [cast.case.pk]  # the owner, who bypasses RLS anyway
+
+
+def test_declaration_tally_and_report_count_every_case_under_the_app_role(cast, app_role):
+    """A council manager's safety tally and declaration report cover cases nobody in the
+    council reads (permissions.rls.council_report_context)."""
+    # The council is no designated supporter here: only the report purpose shows the case.
+    Agency.objects.filter(pk=cast.council.pk).update(disaster_supporter=False)
+    other = _agency_with_case("東部包括", cast.area, "甲さん世帯")
+    hidden = other["case"]
+    Case.objects.filter(pk=hidden.pk).update(
+        disaster_support=True, small_area=cast.small_area, label="要支援・他機関"
+    )
+    declaration = Declaration.objects.create(reason="地震", declared_by=cast.coordinator)
+    declaration.areas.add(cast.small_area)
+    SafetyMark.objects.create(
+        declaration=declaration,
+        case=hidden,
+        status=SafetyMark.Status.NEEDS_HELP,
+        marked_by=cast.resident,
+        agency=cast.residents_agency,
+        client_id=uuid.uuid4(),
+    )
+    client = cast.client_for("coordinator")
+    for name in ("watch:safety-tally", "watch:declaration-detail"):
+        url = reverse(name, args=[declaration.pk])
+        as_owner = _page(client, url)
+        with as_app_role():
+            rls.set_reader(None)
+            as_app = _page(client, url)
+        assert as_app == as_owner, name
+        assert as_app[0] == 200
+    from casework.watch_selectors import safety_tally
+
+    with as_app_role():
+        with rls.council_report_context(cast.coordinator):
+            tally = safety_tally(declaration)
+        # The professional's agency neither reads the case nor supports in disasters, and
+        # is no council manager: the same purpose shows them nothing.
+        with rls.reader_context(cast.professional):
+            professional = safety_tally(declaration)
+        with rls.council_report_context(cast.professional):
+            professional_report = safety_tally(declaration)
+    assert [(a["total"], a["needs_help"]) for a in tally] == [(1, 1)]
+    assert professional == professional_report == []
