@@ -101,7 +101,8 @@ _SET_SQL = (
 
 
 def _set(connection: BaseDatabaseWrapper, values: list[str]) -> list[str]:
-    """Set the three settings for the current transaction; returns their previous values.
+    """Set the three settings (and `jit = off`) for the current transaction; returns the
+    settings' previous values.
 
     One statement, on the driver's connection: like BEGIN, it is the transaction's context
     rather than a query of the page, so Django's query log (and the query-count tests) do
