@@ -603,6 +603,68 @@ def sql_detail(user: Any, case_ids: list[int]) -> Callable[[int], None]:
     return run
 
 
+def as_role(role: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
+    """`fn` with the connection acting as `role` (SET ROLE on the raw connection: not counted
+    as a query). Both sides of the RLS A/B pay the same two statements."""
+
+    def run(i: int) -> Any:
+        connection.ensure_connection()
+        raw = connection.connection
+        raw.execute(f"SET ROLE {role}")
+        try:
+            return fn(i)
+        finally:
+            raw.execute("RESET ROLE")
+
+    return run
+
+
+def rls_scenarios(user: Any, q_pages: dict[str, str], detail_ids: list[int]) -> dict[str, Any]:
+    """Row-level security on vs off (docs/performance.md, "Row-level security"): the same
+    views through the same middleware, as the owner (RLS off) and as the application role
+    (RLS on); and the views without permissions.rls.ReaderMiddleware (before RLS)."""
+    from permissions.rls import grant_app_role
+
+    app_role = settings.DATABASE_APP_ROLE
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [app_role])
+        if cur.fetchone() is None:
+            cur.execute(f"CREATE ROLE {app_role} LOGIN NOSUPERUSER NOBYPASSRLS")
+        cur.execute("SELECT session_user")
+        owner = cur.fetchone()[0]
+    grant_app_role(connection, app_role)
+    clients = {}
+    plain = [m for m in settings.MIDDLEWARE if m != "permissions.rls.ReaderMiddleware"]
+    for key, middleware in (("mw", settings.MIDDLEWARE), ("nomw", plain)):
+        with override_settings(MIDDLEWARE=middleware):
+            client = Client()
+            client.force_login(user)
+            complete_second_factor(client, user)
+            client.get(reverse("casework:case-list"))  # builds its middleware chain now
+        clients[key] = client
+    list_url = reverse("casework:case-list")
+    scenarios: dict[str, Callable[[int], Any]] = {}
+    for page, q in q_pages.items():
+        data = {"q": q} if q else {}
+        scenarios[f"{page}_nomw"] = as_role(
+            owner, view_get(clients["nomw"], lambda i: list_url, **data)
+        )
+        scenarios[f"{page}_rlsoff"] = as_role(
+            owner, view_get(clients["mw"], lambda i: list_url, **data)
+        )
+        scenarios[f"{page}_rlson"] = as_role(
+            app_role, view_get(clients["mw"], lambda i: list_url, **data)
+        )
+    urls = [reverse("casework:case-detail", args=[pk]) for pk in detail_ids]
+    detail = view_get(clients["mw"], lambda i: urls[i % len(urls)])
+    scenarios["detail_nomw"] = as_role(
+        owner, view_get(clients["nomw"], lambda i: urls[i % len(urls)])
+    )
+    scenarios["detail_rlsoff"] = as_role(owner, detail)
+    scenarios["detail_rlson"] = as_role(app_role, detail)
+    return scenarios
+
+
 def pick_users() -> dict[str, Any]:
     """The council coordinator, a user of the largest other agency, one of a small agency."""
     with connection.cursor() as cur:
@@ -625,7 +687,7 @@ def pick_users() -> dict[str, Any]:
     return picked
 
 
-def run(reps: int) -> dict[str, Any]:
+def run(reps: int, rls_only: bool = False) -> dict[str, Any]:
     users = pick_users()
     results: dict[str, Any] = {}
     list_url = reverse("casework:case-list")
@@ -653,6 +715,16 @@ def run(reps: int) -> dict[str, Any]:
             scenarios[page] = view_get(client, lambda i: list_url, **({"q": q} if q else {}))
             scenarios[f"{page}_selector"] = selector_list(user, q)
             scenarios[f"{page}_sql"] = sql_list(user, q)
+        if rls_only:
+            scenarios = rls_scenarios(user, {"list": "", **SEARCHES}, detail_ids)
+            for name, r in measure(scenarios, reps).items():
+                for key, value in r.items():
+                    results[f"{name}_{who}_{key}"] = value
+                print(
+                    f"  {name:<16} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   "
+                    f"(Python CPU p50 {r['python_cpu_p50_ms']:5.1f} ms)   {r['queries']:2d} queries"
+                )
+            continue
         detail_urls = [reverse("casework:case-detail", args=[pk]) for pk in detail_ids]
         scenarios["detail"] = view_get(client, lambda i, urls=detail_urls: urls[i % len(urls)])
         scenarios["detail_selector"] = selector_detail(user, detail_ids)
@@ -682,6 +754,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="5,000 cases: a smoke run")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per measurement")
     parser.add_argument("--rebuild", action="store_true", help="rebuild the dataset")
+    parser.add_argument(
+        "--rls",
+        action="store_true",
+        help="row-level security on vs off: the views as the owner and as the app role",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
@@ -708,9 +785,12 @@ def main() -> None:
     storages = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # fmt: skip
     with override_settings(STORAGES=storages, DEBUG=False):
-        results = run(reps)
+        results = run(reps, rls_only=args.rls)
     load_end = os.getloadavg()
     print(f"\nload average at end: {load_end[0]:.2f} on {os.cpu_count()} CPUs")
+    if args.rls:
+        print(json.dumps({"dataset": counts, "reps": reps, **results}, ensure_ascii=False))
+        return
     # search2 (shorter than a trigram) is reported, not a stated target.
     targets = {"list": 100, "search": 100, "detail": 50}
     print("targets: p95 < 100 ms list and kana search, < 50 ms detail, selector ≤ 3× SQL")

@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from casework.events import safety_group
 from config.session_guard import SessionGuardMixin
+from permissions.rls import council_report_context, reader_context
 
 
 @database_sync_to_async
@@ -21,10 +22,12 @@ def _tally_for(user: Any, declaration_id: int) -> list[dict[str, Any]] | None:
     from permissions import policy
     from permissions.models import Declaration
 
-    declaration = Declaration.objects.filter(pk=declaration_id).first()
-    if declaration is None or not policy.can_watch_tally(user, declaration):
-        return None
-    return safety_tally(declaration)
+    with reader_context(user):
+        declaration = Declaration.objects.filter(pk=declaration_id).first()
+        if declaration is None or not policy.can_watch_tally(user, declaration):
+            return None
+    with council_report_context(user):  # counts over every case under the declaration
+        return safety_tally(declaration)
 
 
 class SafetyTallyConsumer(SessionGuardMixin, AsyncJsonWebsocketConsumer):

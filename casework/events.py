@@ -16,12 +16,19 @@ def safety_group(declaration_id: int) -> str:
 def _send_tally(declaration_id: int) -> None:
     from casework.watch_selectors import safety_tally
     from permissions.models import Declaration
+    from permissions.rls import council_report_context
 
-    declaration = Declaration.objects.filter(pk=declaration_id).first()
+    declaration = (
+        Declaration.objects.select_related("declared_by").filter(pk=declaration_id).first()
+    )
     layer = get_channel_layer()
     if declaration is None or layer is None:
         return
-    event: dict[str, Any] = {"type": "tally.update", "tally": safety_tally(declaration)}
+    # After the commit, outside the request's transaction: the tally is counted as the
+    # council manager who declared (every watcher of the tally is one; counts only).
+    with council_report_context(declaration.declared_by):
+        tally = safety_tally(declaration)
+    event: dict[str, Any] = {"type": "tally.update", "tally": tally}
     async_to_sync(layer.group_send)(safety_group(declaration_id), event)
 
 

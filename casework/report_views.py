@@ -14,6 +14,7 @@ from casework.models import Case
 from casework.report_charts import report_charts
 from casework.reporting import PERIODS, Filters, fiscal_year_of, unmet_needs_report
 from permissions import policy
+from permissions.rls import council_report_context
 
 
 def _filters(data: QueryDict) -> Filters:
@@ -41,7 +42,8 @@ def _allowed(request: HttpRequest) -> None:
 def report(request: HttpRequest) -> HttpResponse:
     _allowed(request)
     filters = _filters(request.GET)
-    result = unmet_needs_report(filters)
+    with council_report_context(request.user):
+        result = unmet_needs_report(filters)
     current = fiscal_year_of(timezone.now())
     return render(
         request,
@@ -65,8 +67,10 @@ def report_download(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt not in ("csv", "pdf"):
         raise Http404
     filters = _filters(request.POST)
+    with council_report_context(request.user):
+        report = unmet_needs_report(filters)
     data = report_services.report_export(
-        actor=request.user, report=unmet_needs_report(filters), fmt=fmt, request=request
+        actor=request.user, report=report, fmt=fmt, request=request
     )
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/pdf"
     response = HttpResponse(data, content_type=content_type)

@@ -19,6 +19,7 @@ from conferences import actions, followup_selectors
 from conferences.followup_forms import ActionForm, ReassignForm, StatusForm
 from conferences.ical import calendar_feed
 from conferences.models import ActionItem
+from permissions import rls
 from permissions.access import access_case
 from permissions.audit import audit_record
 from permissions.followups import access_action, is_followup_coordinator
@@ -229,6 +230,7 @@ def calendar(request: HttpRequest, token: str) -> HttpResponse:
     user = actions.calendar_user(token)
     if user is None:
         raise Http404
+    rls.set_reader(user)  # no session: the feed's token names the reader
     body = calendar_feed(user, followup_selectors.calendar_items(user), request)
     response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
     response["Cache-Control"] = "private, no-store"

@@ -75,6 +75,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # PostgreSQL: one transaction per request, its reader set for row-level security.
+    "permissions.rls.ReaderMiddleware",
     "config.twofactor.RequireTwoFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -115,6 +117,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Row-level security (docs/permissions.md): the role the web processes connect as, granted
+# its rights by the migrations when it exists; and a role to `SET ROLE` to on every new
+# connection (empty: none), for a deployment whose login role is not the application role.
+DATABASE_APP_ROLE = env("DATABASE_APP_ROLE", "otagai_app")
+DATABASE_SET_ROLE = env("DATABASE_SET_ROLE", "")
 
 # Channel layer: Redis exactly when REDIS_URL (one server) or REDIS_SENTINELS (a replicated
 # Redis found through Sentinel, docs/deploy.md) is set; otherwise in-memory (one process).

@@ -81,7 +81,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         except (KeyError, ValueError):
             await self.close(code=4404)
             return
-        access = await db.run_read(db.load_access, self.user, self.conference_id)
+        access = await db.run_read(self.user, db.load_access, self.user, self.conference_id)
         if access is None:
             # Not invited: the conference does not exist for this user.
             await self.close(code=4404)
@@ -106,7 +106,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
             await self.channel_layer.group_discard(
                 group_name(self.conference_id), self.channel_name
             )
-            entry = await db.run(db.presence_leave, self.access, self.channel_name)
+            entry = await db.run(self.user, db.presence_leave, self.access, self.channel_name)
             await self._broadcast_presence(entry)
 
     # --- joining -----------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
     async def _join(self) -> None:
         await self.channel_layer.group_add(group_name(self.conference_id), self.channel_name)
         self.joined = True
-        entry = await db.run(db.presence_join, self.access, self.channel_name)
+        entry = await db.run(self.user, db.presence_join, self.access, self.channel_name)
         await self._send(self._welcome())
         await self._broadcast_presence(entry)
         refresher.register(self)
@@ -173,7 +173,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
             await self._resync(max(after, 0))
         elif kind == "acknowledge":
             if not self.joined:
-                await db.run(db.acknowledge, self.user, self.access, self.lang)
+                await db.run(self.user, db.acknowledge, self.user, self.access, self.lang)
                 if self.pending_seq is None:
                     self.pending_seq = 0
                 await self._join()
@@ -197,7 +197,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         try:
             stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
             access, result, outbox = await db.run(
-                db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
+                self.user, db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
             )
             if stale and access is not None:
                 self.access, self.access_read_at = access, time.monotonic()
@@ -251,7 +251,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
 
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
-        frames, upto, snap = await db.run_read(db.catch_up, self.access, after)
+        frames, upto, snap = await db.run_read(self.user, db.catch_up, self.access, after)
         if snap is not None:
             await self._send(snap)
         else:
@@ -309,7 +309,9 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         if upto < first_missing:
             await self._drain()
             return
-        messages = await db.run_read(db.read_log, self.conference_id, first_missing, upto)
+        messages = await db.run_read(
+            self.user, db.read_log, self.conference_id, first_missing, upto
+        )
         for m in messages:
             self.buffer.setdefault(m["seq"], m)
         await self._drain()

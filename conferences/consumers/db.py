@@ -24,12 +24,14 @@ from permissions.conferences import (
     refresh_access,
     refresh_accesses,
 )
+from permissions.rls import reader_context
 
 
-def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Run `fn` with the thread's database connection kept open between calls (a new
-    PostgreSQL connection per operation costs more than the operation); a connection that
-    had errors is health-checked and replaced, as Django does between requests."""
+def _keep_connection(reader: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run `fn` as `reader` (row-level security on PostgreSQL: permissions/rls.py) with the
+    thread's database connection kept open between calls (a new PostgreSQL connection per
+    operation costs more than the operation); a connection that had errors is health-checked
+    and replaced, as Django does between requests. `reader` None: `fn` sets its own readers."""
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
         for conn in connections.all(initialized_only=True):
@@ -38,7 +40,10 @@ def _keep_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
                     conn.errors_occurred = False
                 else:
                     conn.close()
-        return fn(*args, **kwargs)
+        if reader is None:
+            return fn(*args, **kwargs)
+        with reader_context(reader):
+            return fn(*args, **kwargs)
 
     return wrapped
 
@@ -50,15 +55,16 @@ def _one_thread() -> bool:
     return connection.vendor == "sqlite"
 
 
-async def run(fn: Callable[..., Any], *args: Any) -> Any:
-    """Call one of this module's functions that writes, from the consumer's event loop."""
-    return await sync_to_async(_keep_connection(fn), thread_sensitive=_one_thread())(*args)
+async def run(reader: Any, fn: Callable[..., Any], *args: Any) -> Any:
+    """Call one of this module's functions that writes, as `reader`, from the consumer's
+    event loop."""
+    return await sync_to_async(_keep_connection(reader, fn), thread_sensitive=_one_thread())(*args)
 
 
-async def run_read(fn: Callable[..., Any], *args: Any) -> Any:
+async def run_read(reader: Any, fn: Callable[..., Any], *args: Any) -> Any:
     """Call one that only reads: never queued behind the writers (SQLite's WAL lets reads
     run beside a write)."""
-    return await sync_to_async(_keep_connection(fn), thread_sensitive=False)(*args)
+    return await sync_to_async(_keep_connection(reader, fn), thread_sensitive=False)(*args)
 
 
 # --- access ----------------------------------------------------------------------------------

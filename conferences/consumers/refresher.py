@@ -47,7 +47,10 @@ class AccessRefresher:
             cursors = [c.cursor for c in members if c.cursor is not None]
             try:
                 accesses, messages = await db.run_read(
-                    db.refresh, [c.access for c in members], min(cursors)
+                    None,  # db.refresh reads each person's access as that person
+                    db.refresh,
+                    [c.access for c in members],
+                    min(cursors),
                 )
             except Exception:
                 # Try again at the next period; sockets holding deliveries keep holding.

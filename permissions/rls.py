@@ -1,0 +1,263 @@
+"""Row-level security on PostgreSQL: telling the database who is reading.
+
+The policies (permissions/migrations/0009_row_level_security.py, docs/permissions.md) let a
+row of a case-bearing table through only for the reader named by these per-transaction
+settings; with none set, they let nothing through. The application role (env
+`DATABASE_APP_ROLE`, default `otagai_app`, without BYPASSRLS) is subject to them; the owner
+role that runs migrations and management commands is not.
+
+- `otagai.user_id` — the reader's user id; empty for anonymous and inactive users.
+- `otagai.purpose` — `council_report` while a council manager reads a council-wide report
+  (the unmet-needs statistics, a declaration's safety tally and report), which covers every
+  case; otherwise empty.
+- `otagai.lookup_case` — the one case a professional names to open it by break-glass.
+
+Settings are transaction-local (`set_config(..., true)`): a request runs in one transaction
+(`ReaderMiddleware`), each consumer database call in `reader_context(user)`. Code that forgets
+to set them reads nothing, rather than someone else's rows. SQLite: every helper is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+
+USER_SETTING = "otagai.user_id"
+PURPOSE_SETTING = "otagai.purpose"
+LOOKUP_SETTING = "otagai.lookup_case"
+SETTINGS = (USER_SETTING, PURPOSE_SETTING, LOOKUP_SETTING)
+COUNCIL_REPORT = "council_report"
+
+# The tables under row-level security, and what decides whether a row is visible
+# (the policies themselves are in the migration; tests check that the two agree).
+PROTECTED_TABLES: dict[str, str] = {
+    "casework_case": "the reader may read the case (policy.cases_visible_to)",
+    "casework_case_need_categories": "its case",
+    "casework_householdmember": "its case",
+    "casework_chronologyentry": "its case",
+    "casework_watchassignment": "its case",
+    "casework_visitlog": "its case",
+    "casework_evacuationplan": "its case",
+    "casework_safetymark": "its case",
+    "casework_concern": "its reporter, its life area's triagers, or its case",
+    "permissions_share": "its case",
+    "permissions_consent": "its case",
+    "permissions_consent_agencies": "its consent",
+    "permissions_breakglass": "its user, its case, or staff (the admin's oversight list)",
+    "conferences_conferencecase": "a member of the conference, or its case",
+    "conferences_agendaitem": "a member of the conference, or its case",
+    "conferences_note": "a member of the conference, or its case",
+    "conferences_decision": "a member of the conference, or its case",
+    "conferences_actionitem": "a member of its conference, its case, or (no case) its owners",
+    "conferences_actionchange": "its action item",
+    "conferences_actionreview": "a member of the conference, or its action item",
+    "conferences_followupnotification": "its recipient, or its action item",
+    "conferences_conferenceevent": "a member of the conference",
+    "conferences_prepsheet": "its conference case",
+    "conferences_prepask": "its preparation sheet",
+    "conferences_minutesdraft": "a member of the conference",
+    "conferences_minutesversion": "a member of the conference",
+    "conferences_minutesexport": "its minutes version",
+}
+
+
+def enabled(using: str = DEFAULT_DB_ALIAS) -> bool:
+    return connections[using].vendor == "postgresql"
+
+
+def reader_id(user: Any) -> str:
+    """The value of `otagai.user_id` for this user: empty unless an active, logged-in user."""
+    if (
+        user is None
+        or not getattr(user, "is_authenticated", False)
+        or not getattr(user, "is_active", False)
+    ):
+        return ""
+    return str(int(user.pk))
+
+
+def _values(user: Any, purpose: str, lookup_case: int | None) -> list[str]:
+    return [reader_id(user), purpose, "" if lookup_case is None else str(int(lookup_case))]
+
+
+# JIT off for the reader's transaction: the policies' sub-plans lift the planner's cost
+# estimates over `jit_above_cost`, and compiling them took ~300 ms a statement for queries
+# that run in a few milliseconds (docs/performance.md, "Row-level security").
+_SET_SQL = (
+    "SELECT "
+    + ", ".join("current_setting(%s, true)" for _ in SETTINGS)
+    + ", "
+    + ", ".join("set_config(%s, %s, true)" for _ in SETTINGS)
+    + ", set_config('jit', 'off', true)"
+)
+
+
+def _set(connection: BaseDatabaseWrapper, values: list[str]) -> list[str]:
+    """Set the three settings (and `jit = off`) for the current transaction; returns the
+    settings' previous values.
+
+    One statement, on the driver's connection: like BEGIN, it is the transaction's context
+    rather than a query of the page, so Django's query log (and the query-count tests) do
+    not list it."""
+    params = [*SETTINGS, *(p for pair in zip(SETTINGS, values, strict=True) for p in pair)]
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        row = connection.connection.execute(_SET_SQL, params).fetchone()
+    return [v or "" for v in row[: len(SETTINGS)]]
+
+
+def set_reader(
+    user: Any,
+    *,
+    purpose: str = "",
+    lookup_case: int | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> None:
+    """Name the reader for the rest of the current transaction (e.g. after a log-in, or a
+    calendar feed's token). Outside a transaction it would last one statement: refused."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    if not connection.in_atomic_block:
+        raise RuntimeError("set_reader needs a transaction: use reader_context()")
+    _set(connection, _values(user, purpose, lookup_case))
+
+
+@contextlib.contextmanager
+def reader_context(
+    user: Any,
+    *,
+    purpose: str = "",
+    lookup_case: int | None = None,
+    using: str = DEFAULT_DB_ALIAS,
+) -> Iterator[None]:
+    """Run the block in a transaction whose reader is `user` (PostgreSQL; else a no-op).
+
+    Nested in another transaction, the outer reader is put back on leaving the block.
+    `on_commit` hooks of an outermost block run after the commit, without a reader: they
+    must open their own `reader_context` if they read protected tables."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        yield
+        return
+    nested = connection.in_atomic_block
+    # Nested: no savepoint of its own (it would cost two statements on every request in
+    # tests and in nested uses); an error that leaves the block marks the outer transaction
+    # for rollback, as an error in any `atomic(savepoint=False)` does.
+    with transaction.atomic(using=using, savepoint=not nested):
+        previous = _set(connection, _values(user, purpose, lookup_case))
+        yield
+        if nested and not connection.needs_rollback:
+            _set(connection, previous)
+
+
+def council_report_context(user: Any, using: str = DEFAULT_DB_ALIAS) -> Any:
+    """For the council-wide reports (the unmet-needs statistics, a declaration's safety tally
+    and report): the database lets every case through only if `user` is a council manager
+    (policy.is_council_manager); callers check the right first (can_view_reports,
+    access_declaration). Wrap the rendering too: querysets are evaluated there."""
+    return reader_context(user, purpose=COUNCIL_REPORT, using=using)
+
+
+def break_glass_lookup(user: Any, case_id: int, using: str = DEFAULT_DB_ALIAS) -> Any:
+    """While a professional opens a case by its number (break-glass), that one case row is
+    visible to them if their role may break glass; once opened, the break-glass shows it."""
+    return reader_context(user, lookup_case=case_id, using=using)
+
+
+def with_reader(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a consumer method run by `database_sync_to_async`: it runs inside
+    `reader_context(self.scope["user"])`."""
+
+    def wrapped(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with reader_context(self.scope.get("user")):
+            return fn(self, *args, **kwargs)
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+class ReaderMiddleware:
+    """On PostgreSQL, each request runs in one transaction whose reader is the request's user.
+
+    Placed after the authentication middlewares. Responses here are built in the view (no
+    streaming); a streaming response that read protected tables while being sent would read
+    nothing, and would need its own `reader_context`."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not enabled():
+            return self.get_response(request)
+        with reader_context(getattr(request, "user", None)):
+            return self.get_response(request)
+
+
+@receiver(user_logged_in)
+def _reader_logged_in(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    # The log-in view changes the reader half-way through its request.
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        set_reader(user)
+
+
+@receiver(user_logged_out)
+def _reader_logged_out(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor == "postgresql" and connection.in_atomic_block:
+        set_reader(None)
+
+
+# --- Roles ------------------------------------------------------------------------------------
+
+_ROLE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+RLS_VIEWS = ("otagai_rls_reader_share", "otagai_rls_reader_glass")
+
+
+def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> bool:
+    """Give the application role what it needs on every table and sequence of the current
+    schema, if the role exists (the deployment creates it; docs/deploy.md). Idempotent.
+    The helper views run as their owner: the application role may only read them."""
+    if connection.vendor != "postgresql" or not role:
+        return False
+    if not _ROLE.fullmatch(role):
+        raise ValueError(f"unexpected role name {role!r}")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute("SELECT current_schema()")
+        schema = connection.ops.quote_name(cursor.fetchone()[0])
+        cursor.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        cursor.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+        )
+        cursor.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+        views = ", ".join(RLS_VIEWS)
+        cursor.execute(f"REVOKE ALL ON {views} FROM PUBLIC, {role}")
+        cursor.execute(f"GRANT SELECT ON {views} TO {role}")
+    return True
+
+
+def set_role_on_connect(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+    """`DATABASE_SET_ROLE`: a login role that acts as the application role (SET ROLE) on
+    every new connection — for a pooler with one login, and for tests."""
+    from django.conf import settings
+
+    role = getattr(settings, "DATABASE_SET_ROLE", "")
+    if not role or connection.vendor != "postgresql":
+        return
+    if not _ROLE.fullmatch(role):
+        raise ValueError(f"unexpected role name {role!r}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {role}")
