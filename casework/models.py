@@ -141,6 +141,15 @@ class Case(models.Model):
     def reference(self) -> str:
         return f"C-{self.pk:05d}"
 
+    @property
+    def status_label(self) -> str:
+        """`get_status_display()` without rebuilding the choices dict on every call (it
+        hashes each lazy label, translating all of them): the list shows one per row."""
+        try:
+            return str(Case.Status(self.status).label)
+        except ValueError:  # not one of the choices: shown as stored, as Django would
+            return self.status
+
 
 class HouseholdMember(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="members")
