@@ -252,17 +252,50 @@ class CaseAccess:
         raise ValueError(f"unknown action {action!r}")
 
 
-def case_access(user: Any, case: Case) -> CaseAccess | None:
-    """The reader's access to `case`, or None when the case must not exist for them."""
+def _active_shares_of(caps: dict[int, int], **case: Any) -> QuerySet[Share]:
+    """The reader's active shares on one case, with what "why can I see this" shows."""
+    return (
+        Share.objects.filter(Share.active_q(), agency_id__in=list(caps), **case)
+        .select_related("agency", "consent")
+        .order_by("-tier")
+    )
+
+
+def case_access_by_pk(user: Any, pk: int) -> CaseAccess | None:
+    """`case_access` for a case id, the case read with the reader's shares in one query (the
+    detail page's common path); the case alone is read only when no share opens it."""
+    from casework.models import Case as CaseModel
+
+    caps = agency_caps(user)
+    if not caps:
+        return None
+    related = ("life_area", "small_area", "lead_coordinator")
+    shares = list(
+        _active_shares_of(caps, case_id=pk).select_related(*(f"case__{r}" for r in related))
+    )
+    if shares:
+        case = shares[0].case
+        for share in shares[1:]:
+            share.case = case  # one Case object, whichever share it is reached through
+    else:
+        found = CaseModel.objects.select_related(*related).filter(pk=pk).first()
+        if found is None:
+            return None
+        case = found
+    return case_access(user, case, shares=shares)
+
+
+def case_access(user: Any, case: Case, *, shares: list[Share] | None = None) -> CaseAccess | None:
+    """The reader's access to `case`, or None when the case must not exist for them.
+
+    `shares`: the reader's active shares on this case when already read in this request
+    (`case_access_by_pk`)."""
     caps = agency_caps(user)
     if not caps:
         return None
     role_by_agency = {m.agency_id: m.role for m in _memberships(user)}
-    shares = list(
-        Share.objects.filter(Share.active_q(), case=case, agency_id__in=list(caps))
-        .select_related("agency", "consent")
-        .order_by("-tier")
-    )
+    if shares is None:
+        shares = list(_active_shares_of(caps, case=case))
     share_tier = max((min(s.tier, caps[s.agency_id]) for s in shares), default=0)
     # Emergency paths are looked up only when they could add something: a break-glass is
     # never needed beside a share that already gives its tier, a declaration beside any share.

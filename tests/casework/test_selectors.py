@@ -41,9 +41,9 @@ SELECTOR_QUERIES = {"coordinator": 5, "professional": 5, "resident": 4}
 # Session, user, the five above, the audit row, the filter form's two choice lists, and for a
 # coordinator the verified TOTP device (django-otp loads it on each request).
 LIST_VIEW_MAX_QUERIES = 11
-# Session, user, case, memberships, shares, audit row, members, timeline, need categories,
-# and the coordinator's TOTP device.
-DETAIL_VIEW_MAX_QUERIES = 10
+# Session, user, memberships, the reader's shares with the case (one query), audit row,
+# members, timeline, need categories, and the coordinator's TOTP device.
+DETAIL_VIEW_MAX_QUERIES = 9
 
 
 def fresh(user):
@@ -187,6 +187,32 @@ def test_reading_a_case_does_not_look_up_the_export_right(cast, django_assert_nu
     assert access is not None
     assert access.allows("view")
     assert not access.allows("export")
+
+
+def test_access_case_reads_the_case_with_the_readers_shares(cast, django_assert_num_queries):
+    from permissions.access import access_case
+
+    second = AgencyFactory(name="第二の機関")
+    MembershipFactory(user=cast.professional, agency=second, role=Membership.Role.PROFESSIONAL)
+    ShareFactory(case=cast.case, agency=second, tier=Tier.SENSITIVE)
+    user = fresh(cast.professional)
+    with django_assert_num_queries(2):  # memberships; shares with their case
+        access = access_case(user, cast.case.pk)
+    assert access.case.pk == cast.case.pk
+    assert {s.agency_id for s in access.shares} == {cast.professional_agency.pk, second.pk}
+    assert all(s.case is access.case for s in access.shares)
+    assert access.tier == Tier.SENSITIVE
+    assert access.case.life_area.name == cast.area.name
+
+
+@pytest.mark.parametrize("pk", [0, 10**12, 2**70, "x"])
+def test_access_case_answers_404_for_missing_ids(cast, pk):
+    from django.http import Http404
+
+    from permissions.access import access_case
+
+    with pytest.raises(Http404):
+        access_case(fresh(cast.coordinator), pk)
 
 
 # -- scoping ------------------------------------------------------------------------------
