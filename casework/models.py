@@ -5,6 +5,7 @@ Every field's tier is declared once, in `casework.tiers`.
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from typing import Any
 
@@ -144,6 +145,20 @@ class Case(models.Model):
     def reference(self) -> str:
         return f"C-{self.pk:05d}"
 
+    @property
+    def updated_on(self) -> dt.date:
+        """The local date of the last change (the list shows it as YYYY-MM-DD)."""
+        return timezone.localdate(self.updated_at)
+
+    @property
+    def status_label(self) -> str:
+        """`get_status_display()` without rebuilding the choices dict on every call (it
+        hashes each lazy label, translating all of them): the list shows one per row."""
+        try:
+            return str(Case.Status(self.status).label)
+        except ValueError:  # not one of the choices: shown as stored, as Django would
+            return self.status
+
 
 class HouseholdMember(models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="members")
@@ -184,6 +199,11 @@ class ChronologyEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.occurred_on} {self.text[:30]}"
+
+    @property
+    def tier_label(self) -> str:
+        """`get_tier_display()` without rebuilding the choices dict (see Case.status_label)."""
+        return str(Tier(self.tier).label)
 
 
 class Concern(models.Model):

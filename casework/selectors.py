@@ -11,8 +11,9 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from casework.models import Case, ChronologyEntry, HouseholdMember, normalize_kana
+from casework.search import name_search_q
 from permissions.models import AuditEvent, Share, Tier
-from permissions.policy import cases_visible_to, visible_case_count
+from permissions.policy import CaseScope, case_scope, cases_visible_to, visible_case_count
 
 
 def case_list(
@@ -24,16 +25,18 @@ def case_list(
     category: int | None = None,
     status: str = "",
     coordinated_only: bool = False,
+    scope: CaseScope | None = None,
 ) -> QuerySet[Case]:
     """Cases the reader may see, filtered. With no filter: still only what they may see."""
-    qs = cases_visible_to(user).select_related("life_area", "small_area")
-    folded = normalize_kana(q)
-    if folded:
-        qs = qs.filter(search_text__contains=folded)
+    qs = cases_visible_to(user, scope).select_related("life_area", "small_area")
+    searched = name_search_q(q)
+    if searched is not None:
+        qs = qs.filter(searched)
         if connection.vendor == "postgresql":
-            # Under row-level security the LIKE alone could not use the trigram index: the
-            # matches come from the index first (docs/permissions.md, "Row-level security").
-            qs = qs.filter(pk__in=RawSQL("SELECT otagai_rls_case_search(%s)", [folded]))
+            # Under row-level security the conditions alone could not use the search indexes:
+            # the matches come from them first, through a function that runs as its owner and
+            # applies the reader's case rule itself (docs/permissions.md, "Row-level security").
+            qs = qs.filter(pk__in=RawSQL("SELECT otagai_rls_case_search(%s)", [normalize_kana(q)]))
     if life_area:
         qs = qs.filter(Q(life_area_id=life_area))
     if small_area:
@@ -81,15 +84,25 @@ class CappedPaginator(Paginator):
 def case_list_page(
     user: Any, *, page: int | str | None, per_page: int, **filters: Any
 ) -> Page[Case]:
-    """One page of `case_list`. Unfiltered, the count comes from the reader's shares alone:
-    the same number, without joining every case the reader may see (docs/performance.md).
-    Counting stops past LIST_COUNT_LIMIT."""
-    qs = case_list(user, **filters).only(*LIST_FIELDS)
-    given = None
+    """One page of `case_list`, and how many cases match (up to LIST_COUNT_LIMIT).
+
+    Unfiltered, the count comes from the reader's shares alone (the same number, without
+    joining every case the reader may see) and the page is read in list order from the index.
+    Filtered, one query returns the ids of the first LIST_COUNT_LIMIT + 1 matches in list
+    order: the count and the page both come from it, and only the page's rows are read in
+    full — still through `cases_visible_to` (docs/performance.md)."""
+    scope = case_scope(user)
+    qs = case_list(user, scope=scope, **filters).only(*LIST_FIELDS)
     if not any(filters.values()):
-        given = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1)
-    paginator = CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=given)
-    return paginator.get_page(page)
+        count = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1, scope=scope)
+        return CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=count).get_page(page)
+    ids = list(qs.values_list("pk", flat=True)[: LIST_COUNT_LIMIT + 1])
+    paginator = CappedPaginator(ids, per_page, limit=LIST_COUNT_LIMIT, count=len(ids))
+    result = paginator.get_page(page)
+    page_ids = list(result.object_list)
+    rows = {c.pk: c for c in qs.filter(pk__in=page_ids)} if page_ids else {}
+    result.object_list = [rows[pk] for pk in page_ids if pk in rows]
+    return result
 
 
 def case_page_extras(cases: list[Case]) -> None:

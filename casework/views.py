@@ -123,9 +123,10 @@ def _field_value(case, name: str) -> str:  # type: ignore[no-untyped-def]
     if name == "need_categories":
         return "、".join(c.name for c in case.need_categories.all()) or "—"
     field = case._meta.get_field(name)
-    if field.choices:
-        return getattr(case, f"get_{name}_display")()
     value = getattr(case, name)
+    if field.choices:
+        # As get_<name>_display(), without hashing (so translating) every label per call.
+        return str(dict(field.flatchoices).get(value, value))
     if isinstance(value, bool):
         return _("Yes") if value else _("No")
     return str(value) if value not in (None, "") else "—"

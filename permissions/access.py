@@ -11,19 +11,11 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from permissions.policy import CaseAccess, case_access
+from permissions.policy import CaseAccess, case_access_by_pk
 
 
 def access_case(user: Any, pk: int | str, action: str = "view") -> CaseAccess:
-    from casework.models import Case
-
-    try:
-        case = Case.objects.select_related("life_area", "small_area", "lead_coordinator").get(
-            pk=int(pk)
-        )
-    except (Case.DoesNotExist, ValueError, TypeError):
-        raise Http404 from None
-    access = case_access(user, case)
+    access = case_access_by_pk(user, _int_pk(pk))
     if access is None:
         raise Http404
     if not access.allows(action):
@@ -31,11 +23,18 @@ def access_case(user: Any, pk: int | str, action: str = "view") -> CaseAccess:
     return access
 
 
+# Primary keys are 64-bit: a longer number in a URL is a missing object, not a database error.
+_PK_MAX = 2**63 - 1
+
+
 def _int_pk(pk: int | str) -> int:
     try:
-        return int(pk)
+        value = int(pk)
     except (TypeError, ValueError):
         raise Http404 from None
+    if not 0 < value <= _PK_MAX:
+        raise Http404
+    return value
 
 
 def access_concern(user: Any, pk: int | str, action: str = "triage") -> Any:

@@ -103,23 +103,52 @@ def _effective_tier_expression(caps: dict[int, int]) -> Any:
     return SqlCase(*whens, default=Value(0), output_field=IntegerField())
 
 
-def cases_visible_to(user: Any) -> QuerySet[Case]:
-    """Every case the user may read, annotated with `reader_tier`. No filter ≠ everything."""
+@dataclass(frozen=True)
+class CaseScope:
+    """What decides which cases a reader sees right now: the tier cap of each of their
+    agencies, and the emergency paths open to them. Taken once per request and passed along,
+    so that a list and its count agree and the emergency check runs once."""
+
+    caps: dict[int, int]
+    glass_active: bool = False
+    declared: Q | None = None
+
+    @property
+    def shares_only(self) -> bool:
+        """Only shares open cases to this reader: a count on the shares alone is exact."""
+        return not self.glass_active and self.declared is None
+
+
+def case_scope(user: Any) -> CaseScope:
+    """The reader's scope: memberships (cached on the user) and at most one small query."""
+    caps = agency_caps(user)
+    if not caps:
+        return CaseScope(caps={})
+    glass_active, declared = _emergency_paths(user, caps)
+    return CaseScope(caps=caps, glass_active=glass_active, declared=declared)
+
+
+def cases_visible_to(user: Any, scope: CaseScope | None = None) -> QuerySet[Case]:
+    """Every case the user may read, annotated with `reader_tier`. No filter ≠ everything.
+
+    `scope` is `case_scope(user)` taken earlier in the same request (it is taken here if not
+    given)."""
     from casework.models import Case
 
-    caps = agency_caps(user)
+    scope = scope or case_scope(user)
+    caps = scope.caps
     if not caps:
         return Case.objects.none()
     shares = Share.objects.filter(Share.active_q(), case=OuterRef("pk"), agency_id__in=list(caps))
     tier = shares.annotate(eff=_effective_tier_expression(caps)).order_by("-eff").values("eff")[:1]
-    glass_active, declared = _emergency_paths(user, caps)
-    if not glass_active and declared is None:
+    if scope.shares_only:
         # The usual case: the share path alone, so that the planner keeps its semi-join.
         return Case.objects.filter(Exists(shares)).annotate(
             reader_tier=Subquery(tier, output_field=IntegerField())
         )
     # Emergencies (see below): an active break-glass of this user, and a declared disaster
     # for a designated supporter. Both stay in the same query, filtered in the database.
+    declared = scope.declared
     glass = _break_glass_qs(user, caps).filter(case=OuterRef("pk"))
     glass_tier = glass.annotate(eff=_effective_tier_expression(caps)).order_by("-eff")
     visible = Q(Exists(shares)) | Q(Exists(glass))
@@ -142,7 +171,7 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
     )
 
 
-def visible_case_count(user: Any, limit: int | None = None) -> int:
+def visible_case_count(user: Any, limit: int | None = None, scope: CaseScope | None = None) -> int:
     """How many cases `cases_visible_to(user)` holds, counted on the shares alone.
 
     A share is one row per case and agency, and its case always exists (foreign key), so the
@@ -150,16 +179,18 @@ def visible_case_count(user: Any, limit: int | None = None) -> int:
     is an index-only scan instead of a join (docs/performance.md). Same rule: `active_q`.
     With `limit`, counting stops there (a list shows "more than N" past it).
     """
-    caps = agency_caps(user)
-    if not caps:
+    scope = scope or case_scope(user)
+    if not scope.caps:
         return 0
-    if has_emergency_access(user):
+    if not scope.shares_only:
         # A break-glass or a declaration adds cases without a share: count them properly.
-        visible = cases_visible_to(user)
+        visible = cases_visible_to(user, scope).order_by().values("pk")
         return (visible[:limit] if limit else visible).count()
-    shares: Any = Share.objects.filter(Share.active_q(), agency_id__in=list(caps))
-    if len(caps) > 1:
-        shares = shares.values("case_id").distinct()
+    # No ordering: Share's default order (agency name) would join and sort every share.
+    shares: Any = Share.objects.filter(Share.active_q(), agency_id__in=list(scope.caps))
+    shares = shares.order_by().values("case_id")
+    if len(scope.caps) > 1:
+        shares = shares.distinct()
     return (shares[:limit] if limit else shares).count()
 
 
@@ -221,17 +252,50 @@ class CaseAccess:
         raise ValueError(f"unknown action {action!r}")
 
 
-def case_access(user: Any, case: Case) -> CaseAccess | None:
-    """The reader's access to `case`, or None when the case must not exist for them."""
+def _active_shares_of(caps: dict[int, int], **case: Any) -> QuerySet[Share]:
+    """The reader's active shares on one case, with what "why can I see this" shows."""
+    return (
+        Share.objects.filter(Share.active_q(), agency_id__in=list(caps), **case)
+        .select_related("agency", "consent")
+        .order_by("-tier")
+    )
+
+
+def case_access_by_pk(user: Any, pk: int) -> CaseAccess | None:
+    """`case_access` for a case id, the case read with the reader's shares in one query (the
+    detail page's common path); the case alone is read only when no share opens it."""
+    from casework.models import Case as CaseModel
+
+    caps = agency_caps(user)
+    if not caps:
+        return None
+    related = ("life_area", "small_area", "lead_coordinator")
+    shares = list(
+        _active_shares_of(caps, case_id=pk).select_related(*(f"case__{r}" for r in related))
+    )
+    if shares:
+        case = shares[0].case
+        for share in shares[1:]:
+            share.case = case  # one Case object, whichever share it is reached through
+    else:
+        found = CaseModel.objects.select_related(*related).filter(pk=pk).first()
+        if found is None:
+            return None
+        case = found
+    return case_access(user, case, shares=shares)
+
+
+def case_access(user: Any, case: Case, *, shares: list[Share] | None = None) -> CaseAccess | None:
+    """The reader's access to `case`, or None when the case must not exist for them.
+
+    `shares`: the reader's active shares on this case when already read in this request
+    (`case_access_by_pk`)."""
     caps = agency_caps(user)
     if not caps:
         return None
     role_by_agency = {m.agency_id: m.role for m in _memberships(user)}
-    shares = list(
-        Share.objects.filter(Share.active_q(), case=case, agency_id__in=list(caps))
-        .select_related("agency", "consent")
-        .order_by("-tier")
-    )
+    if shares is None:
+        shares = list(_active_shares_of(caps, case=case))
     share_tier = max((min(s.tier, caps[s.agency_id]) for s in shares), default=0)
     # Emergency paths are looked up only when they could add something: a break-glass is
     # never needed beside a share that already gives its tier, a declaration beside any share.
@@ -336,11 +400,7 @@ def has_emergency_access(user: Any) -> bool:
     """Whether `cases_visible_to(user)` may hold cases beyond the user's shares right now (an
     active break-glass, or a supporter during a declaration). Counts taken on the shares alone
     must fall back to counting `cases_visible_to` when this is true."""
-    caps = agency_caps(user)
-    if not caps:
-        return False
-    glass_active, declared = _emergency_paths(user, caps)
-    return glass_active or declared is not None
+    return not case_scope(user).shares_only
 
 
 def can_break_glass(user: Any) -> bool:

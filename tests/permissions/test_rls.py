@@ -481,8 +481,16 @@ def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast,
         assert [c.pk for c in selectors.case_list(cast.coordinator, q="ヤマサキ")] == [cast.case.pk]
         assert _search("やまさき") == [cast.case.pk]
         assert _search("%") == [] and _search("_") == []  # LIKE's wildcards are literal
+        # One and two characters go through the gram index (permissions 0010).
+        for short in ("山﨑", "やま", "山"):
+            assert [c.pk for c in selectors.case_list(cast.coordinator, q=short)] == [
+                cast.case.pk
+            ], short
+        assert _search("ずれ") == []
     with as_app_role(), rls.reader_context(cast.outsider):
         assert list(selectors.case_list(cast.outsider, q="ヤマサキ")) == []
+        assert list(selectors.case_list(cast.outsider, q="やま")) == []
+        assert _search("やま") == []
         assert _search("やまさき") == []  # the index is searched for the reader only
     with as_app_role():
         rls.set_reader(None)
