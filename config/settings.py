@@ -121,7 +121,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNEL_PREFIX", "otagai")},
+            "CONFIG": {
+                # redis-py 8 reads with a 5-s socket timeout by default, the same as the
+                # layer's blocking BZPOPMIN: an idle channel then raises TimeoutError and the
+                # consumer dies, dropping the socket (redis/redis-py#4091). The timeout must
+                # exceed the layer's 5-s wait.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env("CHANNEL_PREFIX", "otagai"),
+            },
         }
     }
 else:
