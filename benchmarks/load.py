@@ -59,7 +59,9 @@ def parse_args() -> argparse.Namespace:
     )
     p.add_argument("--page-think", type=float, default=10, help="mean seconds between page loads")
     p.add_argument("--background", type=int, default=2000, help="other cases in the lists")
-    p.add_argument("--ports", default="8103,8104", help="the two web processes' ports")
+    p.add_argument(
+        "--ports", default="", help="the two web processes' ports (default: 8103 and a free one)"
+    )
     p.add_argument(
         "--dev-servers", action="store_true", help="servers with DEBUG=1 (no collectstatic)"
     )
@@ -129,9 +131,22 @@ def collectstatic_if_stale() -> None:
 # --- the web processes -------------------------------------------------------------------------
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def default_ports() -> list[int]:
+    with socket.socket() as s:
+        first = 8103 if s.connect_ex(("127.0.0.1", 8103)) != 0 else free_port()
+    return [first, free_port()]
+
+
 class Server:
     def __init__(self, port: int, env: dict[str, str]) -> None:
         self.port = port
+        self.last_cpu = 0.0
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 sys.exit(f"port {port} is in use: choose others with --ports")
@@ -172,6 +187,16 @@ class Server:
             except OSError:
                 time.sleep(0.3)
         raise RuntimeError(f"server on {self.port} did not start; see {self.log.name}")
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the process has used so far."""
+        try:
+            fields = (Path("/proc") / str(self.proc.pid) / "stat").read_text().rsplit(")", 1)[1]
+        except OSError:
+            return self.last_cpu  # killed: its last reading
+        utime, stime = (int(x) for x in fields.split()[11:13])
+        self.last_cpu = (utime + stime) / os.sysconf("SC_CLK_TCK")
+        return self.last_cpu
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -236,11 +261,13 @@ async def drive(args: argparse.Namespace, plans: list, browsers: list, servers: 
     start = time.perf_counter()
     until = start + args.duration
     load_before = os.getloadavg()
+    cpu_before = [s.cpu_seconds() for s in servers] + [time.process_time()]
     fault_task = None
     if args.fault:
 
         async def fault() -> None:
             await asyncio.sleep(args.duration / 2)
+            servers[1].cpu_seconds()
             print(
                 f"t={time.perf_counter() - start:.0f} s: SIGKILL web process on port "
                 f"{servers[1].port}",
@@ -253,6 +280,8 @@ async def drive(args: argparse.Namespace, plans: list, browsers: list, servers: 
     elapsed = time.perf_counter() - start
     stats.measuring = False
     load_after = os.getloadavg()
+    cpu_after = [s.cpu_seconds() for s in servers] + [time.process_time()]
+    stats.cpu = [round(b - a, 1) for a, b in zip(cpu_before, cpu_after, strict=True)]
     if fault_task is not None:
         await fault_task
     # Everyone comes back and every outbox drains (acks, errors or conflicts).
@@ -368,7 +397,7 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    ports = [int(p) for p in args.ports.split(",")][:2]
+    ports = [int(p) for p in args.ports.split(",")][:2] if args.ports else default_ports()
     servers = [Server(port, env) for port in ports]
     try:
         for s in servers:
@@ -417,6 +446,11 @@ def main() -> None:
         "mismatched_views": mismatched,
         "presence_mismatched": presence_bad,
         "stale_presence_rows": stale,
+        "cpu_s_web": stats.cpu[:-1],
+        "cpu_s_generator": stats.cpu[-1],
+        "web_cpu_ms_per_op_or_page": round(
+            1000 * sum(stats.cpu[:-1]) / max(len(stats.acked) + n_pages, 1), 1
+        ),
         "cpus": os.cpu_count(),
         "loadavg_start": round(loads[0][0], 2),
         "loadavg_end": round(loads[1][0], 2),
@@ -451,6 +485,10 @@ def main() -> None:
     )
     for line in lost_details + details:
         print("  " + line)
+    print(
+        f"CPU seconds in the window: web processes {stats.cpu[:-1]}, load generator "
+        f"{stats.cpu[-1]} (of {elapsed:.0f} s × {os.cpu_count()} CPUs)"
+    )
     print(f"load average {loads[0][0]:.2f} → {loads[1][0]:.2f} on {os.cpu_count()} CPUs")
     print(json.dumps(figures, ensure_ascii=False))
 

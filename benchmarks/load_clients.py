@@ -58,6 +58,7 @@ class Stats:
     page_failovers: int = 0
     closes: Counter = field(default_factory=Counter)  # close code of unplanned disconnects
     measuring: bool = True
+    cpu: list[float] = field(default_factory=list)  # CPU seconds: each web process, generator
 
 
 def today() -> dt.date:

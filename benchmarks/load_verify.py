@@ -62,7 +62,9 @@ def check_acknowledged(acked: list[dict[str, Any]]) -> tuple[int, int, list[str]
             lost.append(f"{a['op']} {a['id']}: event {a['seq']} not in the log")
             continue
         kind, _dot, verb = a["op"].partition(".")
-        if kind in MODELS:
+        if a["op"] == "action.review":
+            reviews[a["args"]["review"]] = a["args"]["outcome"]
+        elif kind in MODELS:
             rec = a["result"][kind]
             if verb == "add":
                 created[kind].add(rec["id"])
@@ -72,8 +74,6 @@ def check_acknowledged(acked: list[dict[str, Any]]) -> tuple[int, int, list[str]
                 _newer(latest, (kind, rec["id"]), rec["version"], a["args"]["text"])
             elif verb == "delete":
                 deleted[kind].add(rec["id"])
-        elif kind == "action" and verb == "review":
-            reviews[a["args"]["review"]] = a["args"]["outcome"]
     for kind, model in MODELS.items():
         ids = {pk for (k, pk) in latest if k == kind} | deleted[kind]
         rows = {r.pk: r for r in model._default_manager.filter(pk__in=ids)}
