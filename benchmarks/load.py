@@ -262,6 +262,7 @@ async def drive(args: argparse.Namespace, plans: list, browsers: list, servers: 
     until = start + args.duration
     load_before = os.getloadavg()
     cpu_before = [s.cpu_seconds() for s in servers] + [time.process_time()]
+    pg_before = await asyncio.to_thread(pg_counters)
     fault_task = None
     if args.fault:
 
@@ -282,6 +283,8 @@ async def drive(args: argparse.Namespace, plans: list, browsers: list, servers: 
     load_after = os.getloadavg()
     cpu_after = [s.cpu_seconds() for s in servers] + [time.process_time()]
     stats.cpu = [round(b - a, 1) for a, b in zip(cpu_before, cpu_after, strict=True)]
+    pg_after = await asyncio.to_thread(pg_counters)
+    stats.pg = {k: round(pg_after[k] - pg_before[k], 1) for k in pg_before}
     if fault_task is not None:
         await fault_task
     # Everyone comes back and every outbox drains (acks, errors or conflicts).
@@ -353,6 +356,20 @@ def describe_difference(p: Any, want: dict[str, Any]) -> str:
             else:
                 out.append(f"{key}: view {str(have[key])[:80]} db {str(want[key])[:80]}")
     return f"conference {p.plan.pk} user {p.seat.user_id} (tier {p.seat.tier}): " + "; ".join(out)
+
+
+def pg_counters() -> dict[str, float]:
+    """This database's PostgreSQL counters: sessions opened, time spent running statements."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT sessions, active_time, xact_commit FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        )
+        sessions, active_ms, commits = cur.fetchone()
+    connection.close()
+    return {"sessions": sessions, "active_s": active_ms / 1000, "commits": commits}
 
 
 def pct(values: list[float], p: float) -> float:
@@ -451,6 +468,9 @@ def main() -> None:
         "web_cpu_ms_per_op_or_page": round(
             1000 * sum(stats.cpu[:-1]) / max(len(stats.acked) + n_pages, 1), 1
         ),
+        "pg_sessions_per_s": round(stats.pg["sessions"] / elapsed, 1),
+        "pg_active_s": stats.pg["active_s"],
+        "pg_commits_per_s": round(stats.pg["commits"] / elapsed, 1),
         "cpus": os.cpu_count(),
         "loadavg_start": round(loads[0][0], 2),
         "loadavg_end": round(loads[1][0], 2),
@@ -488,6 +508,11 @@ def main() -> None:
     print(
         f"CPU seconds in the window: web processes {stats.cpu[:-1]}, load generator "
         f"{stats.cpu[-1]} (of {elapsed:.0f} s × {os.cpu_count()} CPUs)"
+    )
+    print(
+        f"PostgreSQL in the window: {stats.pg['sessions']:.0f} sessions opened "
+        f"({figures['pg_sessions_per_s']}/s), {stats.pg['active_s']} s running statements, "
+        f"{figures['pg_commits_per_s']} commits/s"
     )
     print(f"load average {loads[0][0]:.2f} → {loads[1][0]:.2f} on {os.cpu_count()} CPUs")
     print(json.dumps(figures, ensure_ascii=False))

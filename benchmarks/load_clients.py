@@ -59,6 +59,7 @@ class Stats:
     closes: Counter = field(default_factory=Counter)  # close code of unplanned disconnects
     measuring: bool = True
     cpu: list[float] = field(default_factory=list)  # CPU seconds: each web process, generator
+    pg: dict[str, float] = field(default_factory=dict)  # PostgreSQL counters' growth
 
 
 def today() -> dt.date:
