@@ -415,8 +415,19 @@ def main() -> None:
 
     connections.close_all()
     ports = [int(p) for p in args.ports.split(",")][:2] if args.ports else default_ports()
-    servers = [Server(port, env) for port in ports]
+    servers: list[Server] = []
+
+    def abort(signum: int, _frame: Any) -> None:
+        # Ctrl-C or SIGTERM: no server outlives the benchmark, whatever it was waiting for.
+        for s in servers:
+            s.kill()
+        os._exit(128 + signum)
+
+    signal.signal(signal.SIGINT, abort)
+    signal.signal(signal.SIGTERM, abort)
     try:
+        for port in ports:
+            servers.append(Server(port, env))
         for s in servers:
             s.wait_ready()
         stats, elapsed, unanswered, loads, (mismatched, presence_bad, stale, details) = asyncio.run(
