@@ -303,8 +303,9 @@ async def settle_and_compare(participants: list) -> tuple[int, int, list[str]]:
     ones that differ for a while (the consumers' periodic catch-up runs every 10 s)."""
     from load_verify import expected_views
 
-    quiet_since = time.perf_counter()
-    while time.perf_counter() - quiet_since < 3:
+    quiet_since = started = time.perf_counter()
+    # At most a minute: a saturated server may keep frames trickling for much longer.
+    while time.perf_counter() - quiet_since < 3 and time.perf_counter() - started < 60:
         newest = max(p.last_frame for p in participants)
         quiet_since = max(quiet_since, newest)
         await asyncio.sleep(0.5)
