@@ -134,6 +134,10 @@ def _host_port(item: str, default_port: int) -> tuple[str, int]:
 
 
 REDIS_SENTINELS = [_host_port(item, 26379) for item in env_list("REDIS_SENTINELS")]
+# redis-py 8 reads with a 5-s socket timeout by default, the same as the layer's blocking
+# BZPOPMIN: an idle channel then raises TimeoutError and the consumer dies, dropping the socket
+# (redis/redis-py#4091). The timeout must exceed the layer's 5-s wait.
+REDIS_SOCKET_TIMEOUT = 15
 _redis_hosts: list[Any] = []
 if REDIS_SENTINELS:
     _sentinel_password = env("REDIS_SENTINEL_PASSWORD")
@@ -144,10 +148,11 @@ if REDIS_SENTINELS:
             "password": env("REDIS_PASSWORD") or None,
             "db": int(env("REDIS_DB", "0")),
             "sentinel_kwargs": {"password": _sentinel_password} if _sentinel_password else None,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
         }
     ]
 elif REDIS_URL:
-    _redis_hosts = [REDIS_URL]
+    _redis_hosts = [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}]
 if _redis_hosts:
     CHANNEL_LAYERS = {
         "default": {

@@ -39,6 +39,7 @@ def test_redis_sentinels_configure_the_channel_layer_through_sentinel():
         "password": "pw",
         "db": 2,
         "sentinel_kwargs": {"password": "spw"},
+        "socket_timeout": 15,
     }
 
 
@@ -47,7 +48,9 @@ def test_without_sentinels_redis_url_is_the_one_server():
         {"DEBUG": "1", "REDIS_URL": "redis://:pw@redis:6379/0", "REDIS_SENTINELS": ""},
         "settings.CHANNEL_LAYERS",
     )
-    assert layers["default"]["CONFIG"]["hosts"] == ["redis://:pw@redis:6379/0"]
+    assert layers["default"]["CONFIG"]["hosts"] == [
+        {"address": "redis://:pw@redis:6379/0", "socket_timeout": 15}
+    ]
 
 
 @pytest.fixture
