@@ -6,12 +6,12 @@ from functools import cached_property
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from casework.models import Case, ChronologyEntry, HouseholdMember, normalize_kana
 from casework.search import name_search_q
+from permissions import rls
 from permissions.models import AuditEvent, Share, Tier
 from permissions.policy import CaseScope, case_scope, cases_visible_to, visible_case_count
 
@@ -32,7 +32,7 @@ def case_list(
     searched = name_search_q(q)
     if searched is not None:
         qs = qs.filter(searched)
-        if connection.vendor == "postgresql":
+        if rls.restricted():
             # Under row-level security the conditions alone could not use the search indexes:
             # the matches come from them first, through a function that runs as its owner and
             # applies the reader's case rule itself (docs/permissions.md, "Row-level security").

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.utils import ProgrammingError
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -81,9 +81,12 @@ def as_app_role() -> Iterator[None]:
         cursor.execute(f"SET ROLE {ROLE}")
         cursor.execute("SELECT current_user, usesuper FROM pg_user WHERE usename = current_user")
         assert cursor.fetchone() == (ROLE, False)
+    # What permissions.rls reads when a connection opens as the application role.
+    connection.otagai_rls_restricted = True
     try:
         yield
     finally:
+        connection.otagai_rls_restricted = False
         if not connection.needs_rollback:  # else the rollback resets it, and the error shows
             with connection.cursor() as cursor:
                 cursor.execute("RESET ROLE")
@@ -472,6 +475,22 @@ def _search(folded: str) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT otagai_rls_case_search(%s)", [folded])
         return [row[0] for row in cursor.fetchall()]
+
+
+def test_restricted_is_read_when_a_connection_opens(app_role):
+    assert rls.restricted() is False  # the tests connect as a superuser
+    try:
+        with override_settings(DATABASE_SET_ROLE=ROLE):
+            rls.set_role_on_connect(sender=None, connection=connection)  # as on connecting
+        assert rls.restricted() is True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_user")
+            assert cursor.fetchone() == (ROLE,)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+        rls.set_role_on_connect(sender=None, connection=connection)
+    assert rls.restricted() is False
 
 
 def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast, app_role):
