@@ -316,6 +316,7 @@ class AuditEvent(AppendOnlyModel):
         REPORT_VIEW = "report_view", _("Viewed review report")
         CONFERENCE_SCHEDULE = "conference_schedule", _("Scheduled a conference")
         RETENTION = "retention", _("Removed personal content (retention)")
+        MINUTES_APPROVE = "minutes_approve", _("Approved a version of the minutes")
 
     at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
     actor = models.ForeignKey(

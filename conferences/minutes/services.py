@@ -93,6 +93,15 @@ def minutes_approve(*, actor: Any, access: ConferenceAccess, reason: str = "") -
     if conference.state != Conference.State.MINUTES_APPROVED:
         conference.state = Conference.State.MINUTES_APPROVED
         conference.save(update_fields=["state"])
+    # The trail says who froze which text (its hash), and why a correction was made.
+    audit_record(
+        actor=actor,
+        action=AuditEvent.Action.MINUTES_APPROVE,
+        reason=reason,
+        conference=conference.pk,
+        version=version.number,
+        sha256=version.sha256,
+    )
     return version
 
 

@@ -96,6 +96,27 @@ def test_approve_freezes_a_version_with_its_hash(cast):
 
 
 @pytest.mark.django_db
+def test_approval_and_correction_are_in_the_audit_trail(cast):
+    from permissions.models import AuditEvent
+
+    conference = closed_conference(cast)
+    first = approve(cast, conference)
+    access = conference_access(cast.coordinator, conference)
+    second = minutes_services.minutes_approve(
+        actor=cast.coordinator, access=access, reason="出席者の所属を訂正"
+    )
+    events = list(
+        AuditEvent.objects.filter(action=AuditEvent.Action.MINUTES_APPROVE).order_by("pk")
+    )
+    assert [(e.actor, e.detail["version"], e.detail["sha256"]) for e in events] == [
+        (cast.coordinator, 1, first.sha256),
+        (cast.coordinator, 2, second.sha256),
+    ]
+    assert events[0].reason == "" and events[1].reason == "出席者の所属を訂正"
+    assert all(e.detail["conference"] == conference.pk for e in events)
+
+
+@pytest.mark.django_db
 def test_orm_refuses_changes_to_an_approved_version(cast):
     version = approve(cast, closed_conference(cast))
     version.reason = "改ざん"
