@@ -251,7 +251,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
 
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
-        frames, upto, snap = await db.run_read(self.user, db.catch_up, self.access, after)
+        frames, upto, snap, present = await db.run_read(self.user, db.catch_up, self.access, after)
         if snap is not None:
             await self._send(snap)
         else:
@@ -259,7 +259,10 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
                 await self._send(frame)
         self.cursor = upto
         self.buffer = {s: m for s, m in self.buffer.items() if s > upto}
-        await self._send({"type": "synced", "seq": upto})
+        synced: dict[str, Any] = {"type": "synced", "seq": upto}
+        if present is not None:
+            synced["presence"] = present
+        await self._send(synced)
         await self._drain()
 
     # --- group handlers: filter and send, never touch the database -------------------------------

@@ -169,17 +169,19 @@ def apply_op(
 
 def catch_up(
     access: ConferenceAccess, after: int
-) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None]:
-    """(frames after `after` this reader may read, the sequence they reach, or a snapshot)."""
+) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None, list[dict[str, Any]] | None]:
+    """(frames after `after` this reader may read, the sequence they reach, or a snapshot;
+    and, when resuming without a snapshot, who is here now). Presence is not in the log, so
+    a resuming client learns from this list who came and went while it was away."""
     upto = selectors.last_seq(access.conference.pk)
     if after <= 0 or after > upto:
         snap = selectors.snapshot(access)
-        return [], snap["seq"], snap
+        return [], snap["seq"], snap, None
     frames = selectors.replay_frames(access, after, upto)
     if frames is None:
         snap = selectors.snapshot(access)
-        return [], snap["seq"], snap
-    return frames, upto, None
+        return [], snap["seq"], snap, None
+    return frames, upto, None, selectors.presence(access.conference)
 
 
 def read_log(conference_id: int, first: int, last: int) -> list[dict[str, Any]]:

@@ -368,6 +368,10 @@
           if (f.seq > seq) { applyEvent(f); seq = f.seq; }
           break;
         case "synced":
+          if (f.presence) {  // resumed: who is here now (presence is not replayed)
+            $("presence").replaceChildren();
+            f.presence.forEach(function (p) { p.online = true; setPresence(p); });
+          }
           seq = Math.max(seq, f.seq); synced = true; retry = 0;
           setConn("connected"); flush();
           break;

@@ -185,7 +185,9 @@ async def test_watch_tier_never_receives_higher_tier_notes(live, cast):
     # A fresh connection and a replay from the start say nothing of them either.
     late = Client(live.pk, cast.resident)
     await late.connect(last_seq=1)
-    await late.until("synced")
+    resumed = await late.until("synced")
+    # Resuming (no snapshot): the list of who is here now comes with `synced`.
+    assert [p["user"] for p in resumed["presence"]] == [cast.resident.pk]
     again = Client(live.pk, cast.resident)
     await again.connect()
     await again.until("synced")
