@@ -125,8 +125,39 @@ def otagai_server_session(django_db_setup, django_db_blocker) -> Iterator[Server
 
 
 @pytest.fixture
-def otagai_server(otagai_server_session, transactional_db) -> ServerProcess:
-    return otagai_server_session
+def otagai_server(otagai_server_session, transactional_db) -> Iterator[ServerProcess]:
+    yield otagai_server_session
+    # Torn down before `transactional_db` empties the tables (it was set up first).
+    wait_for_server_quiet()
+
+
+def wait_for_server_quiet(timeout: float = 10.0) -> None:
+    """A closed page closes its live socket, and the server then writes (presence) in a
+    transaction of its own. The flush after the test (TRUNCATE) must not race with that:
+    PostgreSQL would end one of the two as a deadlock. Wait until the server's sessions
+    have been idle for a moment."""
+    from django.db import connection
+
+    time.sleep(0.3)  # the socket's close reaches the server
+    if connection.vendor != "postgresql":
+        return
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid() AND state <> 'idle'"
+            )
+            busy = cursor.fetchone()[0]
+        now = time.monotonic()
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = now
+        elif now - quiet_since >= 0.3:
+            return
+        time.sleep(0.05)
 
 
 # Package scope, not session: Playwright's sync API keeps an event loop running in the main
