@@ -50,7 +50,7 @@ test-sysdeps: sysdeps
 	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
 
-# Compile the ja/en catalogues under locale/ (none yet: pages then show the English source).
+# Compile the ja/en catalogues under locale/ (the .mo files are committed too).
 messages: venv
 	@if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
 		$(DEV_ENV) $(PY) manage.py compilemessages --ignore=.venv --ignore=node_modules -v 0; \

@@ -12,7 +12,7 @@ import pytest
 from django.apps import apps
 from django.core.management import CommandError, call_command
 from django.db import connection
-from django.utils import timezone
+from django.utils import timezone, translation
 from guardian.shortcuts import assign_perm
 
 from casework.models import (
@@ -218,13 +218,25 @@ def old_case(cast) -> Case:  # type: ignore[no-untyped-def]
 def test_dry_run_changes_nothing_and_says_what_would_go(old_case):
     before = _everything()
     out = StringIO()
-    call_command("apply_retention", "--dry-run", stdout=out)
+    with translation.override("en"):
+        call_command("apply_retention", "--dry-run", stdout=out)
     assert _everything() == before
     text = out.getvalue()
     assert "DRY RUN" in text
     assert f"{old_case.reference} (closed" in text
     assert "would empty 1 case(s)" in text
     assert "household members 1" in text
+
+
+def test_the_command_speaks_japanese_by_default(old_case):
+    out = StringIO()
+    with translation.override("ja"):
+        call_command("apply_retention", "--dry-run", stdout=out)
+    text = out.getvalue()
+    assert "試行" in text
+    assert "世帯員 1" in text
+    assert "DRY RUN" not in text
+    assert "household" not in text
 
 
 def test_run_removes_the_personal_content_of_an_old_closed_case(cast, old_case):
@@ -292,7 +304,8 @@ def test_open_recent_and_busy_cases_are_untouched(cast, old_case):
     before = {
         c.pk: (Case.objects.filter(pk=c.pk).values().get(), c.members.count()) for c in untouched
     }
-    report = retention_apply(dry_run=False)
+    with translation.override("en"):
+        report = retention_apply(dry_run=False)
     assert [plan.case_id for plan in report.purged] == [old_case.pk]
     assert [(plan.case_id, plan.held_back) for plan in report.held_back] == [
         (busy.pk, "the case has open action items")
@@ -310,7 +323,8 @@ def test_a_second_run_finds_nothing_to_do(old_case):
     retention_apply(dry_run=False)
     before = _everything()
     out = StringIO()
-    call_command("apply_retention", stdout=out)
+    with translation.override("en"):
+        call_command("apply_retention", stdout=out)
     assert _everything() == before
     assert "emptied 0 case(s), held back 0" in out.getvalue()
 
@@ -322,7 +336,7 @@ def test_the_period_comes_from_the_setting_and_the_option(settings, old_case):
     out = StringIO()
     call_command("apply_retention", "--dry-run", "--days", str(5 * 365), stdout=out)
     assert old_case.reference in out.getvalue()
-    with pytest.raises(CommandError, match="at least one day"):
+    with translation.override("en"), pytest.raises(CommandError, match="at least one day"):
         call_command("apply_retention", "--days", "0")
 
 

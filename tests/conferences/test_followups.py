@@ -10,7 +10,7 @@ import time_machine
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from conferences import actions, live
 from conferences.models import (
@@ -491,8 +491,12 @@ def test_escalation_at_14_days_overdue_once(cast, settings):
 def test_send_reminders_command(cast, capsys):
     from django.core.management import call_command
 
-    call_command("send_reminders")
+    with translation.override("en"):
+        call_command("send_reminders")
     assert "digests: 0" in capsys.readouterr().out
+    with translation.override("ja"):
+        call_command("send_reminders")
+    assert "まとめ通知: 0件" in capsys.readouterr().out
 
 
 # --- calendar --------------------------------------------------------------------------------
@@ -563,7 +567,6 @@ def test_assignment_notice_on_dashboard_until_read(cast):
 
 
 def test_item_page_shows_history_in_words(cast):
-    from django.utils import translation
 
     item = make_item(cast)
     actions.action_set_status(

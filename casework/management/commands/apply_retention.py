@@ -10,12 +10,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
-from casework.retention import RetentionReport, retention_apply, retention_counts
+from casework.retention import ROW_LABELS, RetentionReport, retention_apply, retention_counts
 
 
 class Command(BaseCommand):
-    help = (
+    help = gettext_lazy(
         "Empty closed cases past the retention period (RETENTION_CLOSED_CASE_DAYS): delete "
         "their personal content, keep a stub, the audit trail and the disclosure ledger."
     )
@@ -24,14 +26,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run",
             action="store_true",
-            help="Print what would be removed; change nothing.",
+            help=_("Print what would be removed; change nothing."),
         )
         parser.add_argument(
             "--days",
             type=int,
             default=None,
-            help="Retention period in days (default: RETENTION_CLOSED_CASE_DAYS, "
-            f"now {settings.RETENTION_CLOSED_CASE_DAYS}).",
+            help=_("Retention period in days (default: RETENTION_CLOSED_CASE_DAYS, now %d).")
+            % settings.RETENTION_CLOSED_CASE_DAYS,
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -42,26 +44,36 @@ class Command(BaseCommand):
         self._print(report)
 
     def _print(self, report: RetentionReport) -> None:
-        verb = "would empty" if report.dry_run else "emptied"
         self.stdout.write(
-            f"{'DRY RUN: ' if report.dry_run else ''}cases closed before "
-            f"{report.cutoff:%Y-%m-%d %H:%M %Z} ({report.days} days)"
+            (_("DRY RUN: ") if report.dry_run else "")
+            + _("cases closed before %(cutoff)s (%(days)d days)")
+            % {"cutoff": f"{report.cutoff:%Y-%m-%d %H:%M %Z}", "days": report.days}
         )
         for plan in report.cases:
             if plan.held_back:
-                self.stdout.write(f"  {plan.reference}: held back: {plan.held_back}")
+                self.stdout.write(
+                    "  "
+                    + _("%(reference)s: held back: %(reason)s")
+                    % {"reference": plan.reference, "reason": plan.held_back}
+                )
                 continue
-            parts = ", ".join(
-                f"{name} {count}"
-                for name, count in {**plan.removed, **plan.emptied}.items()
-                if count
-            )
-            self.stdout.write(
-                f"  {plan.reference} (closed {plan.closed_at:%Y-%m-%d}): {verb}"
-                + (f": {parts}" if parts else "")
-            )
-        totals = ", ".join(f"{n} {c}" for n, c in retention_counts(report.purged).items() if c)
-        self.stdout.write(
-            f"{verb} {len(report.purged)} case(s), held back {len(report.held_back)}"
-            + (f"; rows: {totals}" if totals else "")
-        )
+            parts = _rows({**plan.removed, **plan.emptied})
+            line = (
+                _("%(reference)s (closed %(closed)s): would empty")
+                if report.dry_run
+                else _("%(reference)s (closed %(closed)s): emptied")
+            ) % {"reference": plan.reference, "closed": f"{plan.closed_at:%Y-%m-%d}"}
+            self.stdout.write("  " + line + (f": {parts}" if parts else ""))
+        totals = _rows(retention_counts(report.purged))
+        summary = (
+            _("would empty %(emptied)d case(s), held back %(held)d")
+            if report.dry_run
+            else _("emptied %(emptied)d case(s), held back %(held)d")
+        ) % {"emptied": len(report.purged), "held": len(report.held_back)}
+        self.stdout.write(summary + ((_("; rows: ") + totals) if totals else ""))
+
+
+def _rows(counts: dict[str, int]) -> str:
+    return ", ".join(
+        f"{ROW_LABELS.get(name, name)} {count}" for name, count in counts.items() if count
+    )

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from casework.demo import DEMO_PASSWORD, USERS, seed_demo
 from casework.demo import counts as counts_now
@@ -8,7 +9,7 @@ from conferences.demo import seed_conferences
 
 
 class Command(BaseCommand):
-    help = "Create (or complete) the demo data set. Safe to run more than once."
+    help = gettext_lazy("Create (or complete) the demo data set. Safe to run more than once.")
 
     def handle(self, *args, **options) -> None:
         seed_demo()
