@@ -63,6 +63,7 @@ from casework.models import (  # noqa: E402
 )
 from casework.search import TRIGRAM_MIN  # noqa: E402
 from casework.views import PAGE_SIZE  # noqa: E402
+from permissions import rls  # noqa: E402
 from permissions.access import access_case  # noqa: E402
 from permissions.models import Agency, Area, Consent, Membership, Share, Tier  # noqa: E402
 from permissions.policy import ROLE_TIER_CAP, visible_case_count  # noqa: E402
@@ -310,6 +311,7 @@ def build_dataset(spec: dict[str, Any]) -> None:
             "lead_coordinator_id": rng.choice(coordinators),
             "opened_at": opened,
             "closed_at": None,
+            "purged_at": None,
             "updated_at": updated,
             "search_text": search,
         }
@@ -611,16 +613,19 @@ def sql_detail(user: Any, case_ids: list[int]) -> Callable[[int], None]:
 
 def as_role(role: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
     """`fn` with the connection acting as `role` (SET ROLE on the raw connection: not counted
-    as a query). Both sides of the RLS A/B pay the same two statements."""
+    as a query). Both sides of the RLS A/B pay the same two statements, and read the role
+    again (`permissions.rls.restricted`) as a new connection would once."""
 
     def run(i: int) -> Any:
         connection.ensure_connection()
         raw = connection.connection
         raw.execute(f"SET ROLE {role}")
+        rls.forget_role(connection)  # as a connection opened as `role` would read it
         try:
             return fn(i)
         finally:
             raw.execute("RESET ROLE")
+            rls.forget_role(connection)
 
     return run
 
