@@ -30,7 +30,7 @@ def case_list(
     """Cases the reader may see, filtered. With no filter: still only what they may see."""
     qs = cases_visible_to(user, scope).select_related("life_area", "small_area")
     restricted = bool(q) and rls.restricted()
-    searched = name_search_q(q, grams=not restricted)
+    searched = name_search_q(q, with_grams=not restricted)
     if searched is not None:
         qs = qs.filter(searched)
         if restricted:

@@ -573,6 +573,29 @@ def _assert_search_mirrors_policy(users: list[Any], **context: Any) -> None:
             )
 
 
+def test_search_page_under_the_app_role_asks_the_function_once(cast, app_role):
+    """The page's rows are read by id without the search conditions: the function (and the
+    gram test, which the function already applied) are not run again for each row."""
+    from django.test.utils import CaptureQueriesContext
+
+    from casework import selectors
+
+    for q in ("ヤマサキ", "山﨑"):
+        with as_app_role(), rls.reader_context(cast.coordinator):
+            with CaptureQueriesContext(connection) as ctx:
+                page = selectors.case_list_page(cast.coordinator, page=1, per_page=25, q=q)
+            assert [c.pk for c in page.object_list] == [cast.case.pk], q
+            assert page.paginator.count == 1
+            searches = [
+                x["sql"] for x in ctx.captured_queries if "otagai_rls_case_search" in x["sql"]
+            ]
+            assert len(searches) == 1, q
+            assert "otagai_grams" not in searches[0]
+        with as_app_role(), rls.reader_context(cast.outsider):
+            page = selectors.case_list_page(cast.outsider, page=1, per_page=25, q=q)
+            assert list(page.object_list) == [] and page.paginator.count == 0
+
+
 def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
     """`otagai_rls_case_search` returns exactly the matches the case policy lets the reader
     see, on each of its ways: few shares (shares first), many shares (index first), and the
