@@ -7,9 +7,9 @@ even when a handful of matches needed it. Now, in PL/pgSQL:
 
 - a reader with few shares (under `SMALL_READER` share rows, in any state) takes their
   shares' cases, keeps those whose text matches (one probe per case: 241 for a small agency)
-  and asks the share rule of those only;
-  the other paths (break-glass, lookup, disaster-support list, unshared lead) then look at the
-  index's matches only if the reader has such a path at all;
+  and asks the share rule of those only; the other paths (break-glass, lookup,
+  disaster-support list, unshared lead) then look at the index's matches only if the reader
+  has such a path at all;
 - any other reader takes the index's matches and checks each one: their share first (one
   index probe), then the other paths, with the disaster-support condition asked of the
   matching row itself instead of building the whole list.
@@ -31,10 +31,10 @@ _grams = importlib.import_module("permissions.migrations.0010_rls_search_grams")
 SMALL_READER = 2000
 
 # One matching row may be seen through a path other than a share ($3 the reader, $4 the
-# lookup case, $5 whether the reader is a designated supporter: see _ARGS). The disaster-support path
-# is `otagai_rls_supporter_cases()` (0009) asked of one row: a designated supporter's active
-# agency covering the case's area (or the whole ward), and a declaration covering it, or (not
-# closed) the person's consent to the list.
+# lookup case, $5 whether the reader is a designated supporter: see _ARGS). The
+# disaster-support path is `otagai_rls_supporter_cases()` (0009) asked of one row: a designated
+# supporter's active agency covering the case's area (or the whole ward), and a declaration
+# covering it, or (not closed) the person's consent to the list.
 _OTHER_PATHS = f"""
     c.id = $4
     OR {_rls._probe("otagai_rls_reader_glass g WHERE g.case_id = c.id")}
