@@ -63,6 +63,7 @@ from casework.models import (  # noqa: E402
 )
 from casework.search import TRIGRAM_MIN  # noqa: E402
 from casework.views import PAGE_SIZE  # noqa: E402
+from permissions import rls  # noqa: E402
 from permissions.access import access_case  # noqa: E402
 from permissions.models import Agency, Area, Consent, Membership, Share, Tier  # noqa: E402
 from permissions.policy import ROLE_TIER_CAP, visible_case_count  # noqa: E402
@@ -310,6 +311,7 @@ def build_dataset(spec: dict[str, Any]) -> None:
             "lead_coordinator_id": rng.choice(coordinators),
             "opened_at": opened,
             "closed_at": None,
+            "purged_at": None,
             "updated_at": updated,
             "search_text": search,
         }
@@ -426,11 +428,35 @@ def build_dataset(spec: dict[str, Any]) -> None:
 # Measuring
 
 
+def _ms(value: float | None) -> str:
+    return "   n/a" if value is None else f"{value:5.1f} ms"
+
+
+def _line(name: str, r: dict[str, Any]) -> str:
+    return (
+        f"  {name:<16} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   "
+        f"(CPU p50: Python {r['python_cpu_p50_ms']:5.1f} ms, database {_ms(r['db_cpu_p50_ms'])})"
+        f"   {r['queries']:2d} queries"
+    )
+
+
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     k = (len(ordered) - 1) * p
     lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def backend_cpu_ns() -> int | None:
+    """CPU time of the PostgreSQL backend serving this connection so far (Linux schedstat,
+    nanoseconds; the server is local here): database work per request, whatever the load."""
+    try:
+        connection.ensure_connection()
+        pid = connection.connection.info.backend_pid
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def measure(scenarios: dict[str, Callable[[int], Any]], reps: int) -> dict[str, dict]:
@@ -441,20 +467,26 @@ def measure(scenarios: dict[str, Callable[[int], Any]], reps: int) -> dict[str, 
             fn(i)
     wall: dict[str, list[float]] = {name: [] for name in scenarios}
     cpu: dict[str, list[float]] = {name: [] for name in scenarios}
+    db_cpu: dict[str, list[float]] = {name: [] for name in scenarios}
     queries: dict[str, int] = dict.fromkeys(scenarios, 0)
     for i in range(reps):
         for name, fn in scenarios.items():
             with CaptureQueriesContext(connection) as ctx:
+                db = backend_cpu_ns()
                 c, t = time.process_time(), time.perf_counter()
                 fn(i)
                 wall[name].append((time.perf_counter() - t) * 1000)
                 cpu[name].append((time.process_time() - c) * 1000)
+                db_after = backend_cpu_ns()
+                if db is not None and db_after is not None and db_after >= db:
+                    db_cpu[name].append((db_after - db) / 1e6)
             queries[name] = max(queries[name], len(ctx.captured_queries))
     return {
         name: {
             "p50_ms": round(statistics.median(wall[name]), 2),
             "p95_ms": round(pct(wall[name], 0.95), 2),
             "python_cpu_p50_ms": round(statistics.median(cpu[name]), 2),
+            "db_cpu_p50_ms": round(statistics.median(db_cpu[name]), 2) if db_cpu[name] else None,
             "queries": queries[name],
         }
         for name in scenarios
@@ -611,16 +643,19 @@ def sql_detail(user: Any, case_ids: list[int]) -> Callable[[int], None]:
 
 def as_role(role: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
     """`fn` with the connection acting as `role` (SET ROLE on the raw connection: not counted
-    as a query). Both sides of the RLS A/B pay the same two statements."""
+    as a query). Both sides of the RLS A/B pay the same two statements, and read the role
+    again (`permissions.rls.restricted`) as a new connection would once."""
 
     def run(i: int) -> Any:
         connection.ensure_connection()
         raw = connection.connection
         raw.execute(f"SET ROLE {role}")
+        rls.forget_role(connection)  # as a connection opened as `role` would read it
         try:
             return fn(i)
         finally:
             raw.execute("RESET ROLE")
+            rls.forget_role(connection)
 
     return run
 
@@ -732,10 +767,7 @@ def run(reps: int, rls_only: bool = False) -> dict[str, Any]:
             for name, r in measure(scenarios, reps).items():
                 for key, value in r.items():
                     results[f"{name}_{who}_{key}"] = value
-                print(
-                    f"  {name:<16} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   "
-                    f"(Python CPU p50 {r['python_cpu_p50_ms']:5.1f} ms)   {r['queries']:2d} queries"
-                )
+                print(_line(name, r))
             continue
         detail_urls = [reverse("casework:case-detail", args=[pk]) for pk in detail_ids]
         scenarios["detail"] = view_get(client, lambda i, urls=detail_urls: urls[i % len(urls)])
@@ -744,10 +776,7 @@ def run(reps: int, rls_only: bool = False) -> dict[str, Any]:
         for name, r in measure(scenarios, reps).items():
             for key, value in r.items():
                 results[f"{name}_{who}_{key}"] = value
-            print(
-                f"  {name:<16} p50 {r['p50_ms']:7.1f} ms   p95 {r['p95_ms']:7.1f} ms   "
-                f"(Python CPU p50 {r['python_cpu_p50_ms']:5.1f} ms)   {r['queries']:2d} queries"
-            )
+            print(_line(name, r))
         for page in ("list", *SEARCHES, "detail"):
             sql = results[f"{page}_sql_{who}_p50_ms"]
             results[f"{page}_{who}_selector_vs_sql"] = round(

@@ -42,13 +42,17 @@ class _Contains(Func):
     output_field = BooleanField()
 
 
-def name_search_q(q: str) -> Q | None:
-    """The condition for a name or kana search, or None when there is nothing to search."""
+def name_search_q(q: str, *, with_grams: bool = True) -> Q | None:
+    """The condition for a name or kana search, or None when there is nothing to search.
+
+    `with_grams=False`: the `LIKE` alone, when the matches come from elsewhere (under row-level
+    security, `otagai_rls_case_search`): the gram test could not use its index there and would
+    compute every candidate's grams again (~70 µs a row: 120 ms for 井上 at 100,000 cases)."""
     folded = normalize_kana(q)
     if not folded:
         return None
     condition = Q(search_text__contains=folded)
-    if len(folded) < TRIGRAM_MIN and connection.vendor == "postgresql":
+    if with_grams and len(folded) < TRIGRAM_MIN and connection.vendor == "postgresql":
         grams: Any = _Contains(_Grams(F("search_text")), _QueryGrams(Value(folded)))
         condition &= Q(grams)
     return condition

@@ -29,10 +29,11 @@ def case_list(
 ) -> QuerySet[Case]:
     """Cases the reader may see, filtered. With no filter: still only what they may see."""
     qs = cases_visible_to(user, scope).select_related("life_area", "small_area")
-    searched = name_search_q(q)
+    restricted = bool(q) and rls.restricted()
+    searched = name_search_q(q, with_grams=not restricted)
     if searched is not None:
         qs = qs.filter(searched)
-        if rls.restricted():
+        if restricted:
             # Under row-level security the conditions alone could not use the search indexes:
             # the matches come from them first, through a function that runs as its owner and
             # applies the reader's case rule itself (docs/permissions.md, "Row-level security").
@@ -100,7 +101,11 @@ def case_list_page(
     paginator = CappedPaginator(ids, per_page, limit=LIST_COUNT_LIMIT, count=len(ids))
     result = paginator.get_page(page)
     page_ids = list(result.object_list)
-    rows = {c.pk: c for c in qs.filter(pk__in=page_ids)} if page_ids else {}
+    # The page's rows by id, still through `cases_visible_to`, but without the filters again:
+    # these ids matched them a moment ago, and a search's conditions would be run once more
+    # per row (under row-level security, the search function once per row of the page).
+    visible = case_list(user, scope=scope).only(*LIST_FIELDS)
+    rows = {c.pk: c for c in visible.filter(pk__in=page_ids)} if page_ids else {}
     result.object_list = [rows[pk] for pk in page_ids if pk in rows]
     return result
 

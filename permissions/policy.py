@@ -186,9 +186,12 @@ def visible_case_count(user: Any, limit: int | None = None, scope: CaseScope | N
         # A break-glass or a declaration adds cases without a share: count them properly.
         visible = cases_visible_to(user, scope).order_by().values("pk")
         return (visible[:limit] if limit else visible).count()
-    # No ordering: Share's default order (agency name) would join and sort every share.
+    # Not Share's default order (agency name): it would join and sort every share. With a
+    # limit, the case order of the (agency, case) index: without an order the planner walked
+    # the consent index for a merge join, past 115,000 consent-based shares of other agencies
+    # before the council's first (24 ms instead of 0.6 ms at 100,000 cases).
     shares: Any = Share.objects.filter(Share.active_q(), agency_id__in=list(scope.caps))
-    shares = shares.order_by().values("case_id")
+    shares = (shares.order_by("case_id") if limit else shares.order_by()).values("case_id")
     if len(scope.caps) > 1:
         shares = shares.distinct()
     return (shares[:limit] if limit else shares).count()

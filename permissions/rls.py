@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -251,36 +252,60 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> bool:
 
 def set_role_on_connect(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
     """`DATABASE_SET_ROLE`: a login role that acts as the application role (SET ROLE) on
-    every new connection — for a pooler with one login, and for tests."""
+    every new connection — for a pooler with one login, and for tests. Without it, nothing
+    is sent: whether the role is subject to row-level security is read only when a search
+    first needs it (`restricted`)."""
     from django.conf import settings
 
     if connection.vendor != "postgresql":
         return
+    forget_role(connection)
     role = getattr(settings, "DATABASE_SET_ROLE", "")
-    if role and not _ROLE.fullmatch(role):
+    if not role:
+        return
+    if not _ROLE.fullmatch(role):
         raise ValueError(f"unexpected role name {role!r}")
     with connection.cursor() as cursor:
-        if role:
-            cursor.execute(f"SET ROLE {role}")
-        # Whether this role is subject to row-level security at all (not a superuser, not
-        # BYPASSRLS, not the tables' owner); before the first migration: no.
-        cursor.execute(
-            "SELECT NOT coalesce(r.rolsuper OR r.rolbypassrls OR r.oid = ("
-            "  SELECT relowner FROM pg_class WHERE oid = to_regclass('casework_case')), true)"
-            " FROM pg_roles r WHERE r.rolname = current_user"
-        )
-        row = cursor.fetchone()
-    connection.otagai_rls_restricted = bool(row and row[0])  # type: ignore[attr-defined]
+        cursor.execute(f"SET ROLE {role}")
+
+
+# Whether the current role is subject to row-level security at all (not a superuser, not
+# BYPASSRLS, not the tables' owner); before the first migration: no.
+_RESTRICTED_SQL = (
+    "SELECT NOT coalesce(r.rolsuper OR r.rolbypassrls OR r.oid = ("
+    "  SELECT relowner FROM pg_class WHERE oid = to_regclass('casework_case')), true)"
+    " FROM pg_roles r WHERE r.rolname = current_user"
+)
+
+
+def forget_role(connection: BaseDatabaseWrapper) -> None:
+    """Read the role again at the next `restricted()` (after a `SET ROLE` on an open
+    connection: tests and benchmarks)."""
+    # delattr, not __dict__: `django.db.connection` is a proxy that forwards attributes.
+    with contextlib.suppress(AttributeError):
+        delattr(connection, "_otagai_rls_role")
 
 
 def restricted(using: str = DEFAULT_DB_ALIAS) -> bool:
-    """Whether the connection's role is subject to row-level security (read when it
-    connected). A name search then takes its matches from `otagai_rls_case_search`, which
-    can use the search indexes; the owner and superusers read the indexes directly, and the
-    function would only add its cost (a 2-character search: 24 → 185 ms at 100,000 cases).
-    Only speed depends on it: the result is the same either way."""
+    """Whether the connection's role is subject to row-level security. A name search then
+    takes its matches from `otagai_rls_case_search`, which can use the search indexes; the
+    owner and superusers read the indexes directly, and the function would only add its cost
+    (a 2-character search: 24 → 185 ms at 100,000 cases). Only speed depends on it: the
+    result is the same either way.
+
+    Read once per physical connection, when first asked (most requests never search), on
+    the driver's connection: like the reader's settings, it is context rather than a query of
+    the page, and query counts do not list it."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return False
     connection.ensure_connection()
-    return bool(getattr(connection, "otagai_rls_restricted", True))
+    raw = connection.connection
+    cached = getattr(connection, "_otagai_rls_role", None)
+    if cached is not None and cached[0]() is raw:
+        return bool(cached[1])
+    with connection.wrap_database_errors:
+        row = raw.execute(_RESTRICTED_SQL).fetchone()
+    value = bool(row and row[0])
+    connection._otagai_rls_role = (weakref.ref(raw), value)  # type: ignore[attr-defined]
+    return value

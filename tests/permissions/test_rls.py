@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import importlib
 import re
 import uuid
 from collections.abc import Iterator
@@ -81,12 +82,12 @@ def as_app_role() -> Iterator[None]:
         cursor.execute(f"SET ROLE {ROLE}")
         cursor.execute("SELECT current_user, usesuper FROM pg_user WHERE usename = current_user")
         assert cursor.fetchone() == (ROLE, False)
-    # What permissions.rls reads when a connection opens as the application role.
-    connection.otagai_rls_restricted = True
+    # The role changed on an open connection: permissions.rls reads it again when asked.
+    rls.forget_role(connection)
     try:
         yield
     finally:
-        connection.otagai_rls_restricted = False
+        rls.forget_role(connection)
         if not connection.needs_rollback:  # else the rollback resets it, and the error shows
             with connection.cursor() as cursor:
                 cursor.execute("RESET ROLE")
@@ -477,8 +478,30 @@ def _search(folded: str) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def test_restricted_is_read_when_a_connection_opens(app_role):
-    assert rls.restricted() is False  # the tests connect as a superuser
+def test_restricted_is_read_once_per_connection_when_first_needed(app_role):
+    from django.test.utils import CaptureQueriesContext
+
+    connection.ensure_connection()
+    rls.set_role_on_connect(sender=None, connection=connection)  # as on connecting
+    assert not hasattr(connection, "_otagai_rls_role")  # nothing read on connecting
+    with CaptureQueriesContext(connection) as ctx:
+        assert rls.restricted() is False  # the tests connect as a superuser
+        assert rls.restricted() is False
+    assert ctx.captured_queries == []  # context, not a query of the page
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET ROLE {ROLE}")
+    try:
+        assert rls.restricted() is False  # cached for this physical connection
+        rls.forget_role(connection)
+        assert rls.restricted() is True
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+        rls.forget_role(connection)
+    assert rls.restricted() is False
+
+
+def test_set_role_on_connect_sets_the_configured_role(app_role):
     try:
         with override_settings(DATABASE_SET_ROLE=ROLE):
             rls.set_role_on_connect(sender=None, connection=connection)  # as on connecting
@@ -490,6 +513,16 @@ def test_restricted_is_read_when_a_connection_opens(app_role):
         with connection.cursor() as cursor:
             cursor.execute("RESET ROLE")
         rls.set_role_on_connect(sender=None, connection=connection)
+    assert rls.restricted() is False
+
+
+def test_a_new_physical_connection_reads_the_role_again(app_role):
+    connection.ensure_connection()
+    first = connection.connection
+    assert rls.restricted() is False
+    assert connection._otagai_rls_role[0]() is first
+    # A stale entry (another physical connection's) is not trusted.
+    connection._otagai_rls_role = (lambda: object(), True)
     assert rls.restricted() is False
 
 
@@ -515,6 +548,146 @@ def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast,
         rls.set_reader(None)
         assert _search("やまさき") == []
     assert _search("やまさき") == [cast.case.pk]  # the owner, who bypasses RLS anyway
+
+
+def _searched_by_policy(user: Any, folded: str, **context: Any) -> set[int]:
+    """The matches the case policy alone lets through (raw SQL: no index, no function)."""
+    with as_app_role(), rls.reader_context(user, **context), connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM casework_case WHERE strpos(search_text, %s) > 0", [folded])
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _searched_by_function(user: Any, folded: str, **context: Any) -> set[int]:
+    with as_app_role(), rls.reader_context(user, **context):
+        return set(_search(folded))
+
+
+def _assert_search_mirrors_policy(users: list[Any], **context: Any) -> None:
+    for user in users:
+        user._otagai_memberships = None
+        for folded in ("いのうえ", "井上", "井"):  # trigram index, then the gram index
+            expected = _searched_by_policy(user, folded, **context)
+            assert _searched_by_function(user, folded, **context) == expected, (
+                user.username,
+                folded,
+            )
+
+
+def test_search_page_under_the_app_role_asks_the_function_once(cast, app_role):
+    """The page's rows are read by id without the search conditions: the function (and the
+    gram test, which the function already applied) are not run again for each row."""
+    from django.test.utils import CaptureQueriesContext
+
+    from casework import selectors
+
+    for q in ("ヤマサキ", "山﨑"):
+        with as_app_role(), rls.reader_context(cast.coordinator):
+            with CaptureQueriesContext(connection) as ctx:
+                page = selectors.case_list_page(cast.coordinator, page=1, per_page=25, q=q)
+            assert [c.pk for c in page.object_list] == [cast.case.pk], q
+            assert page.paginator.count == 1
+            searches = [
+                x["sql"] for x in ctx.captured_queries if "otagai_rls_case_search" in x["sql"]
+            ]
+            assert len(searches) == 1, q
+            assert "otagai_grams" not in searches[0]
+        with as_app_role(), rls.reader_context(cast.outsider):
+            page = selectors.case_list_page(cast.outsider, page=1, per_page=25, q=q)
+            assert list(page.object_list) == [] and page.paginator.count == 0
+
+
+def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
+    """`otagai_rls_case_search` returns exactly the matches the case policy lets the reader
+    see, on each of its ways: few shares (shares first), many shares (index first), and the
+    other paths — break-glass, the disaster-support list in normal times and in a declared
+    disaster, the lead coordinator of an unshared case, the break-glass lookup, a council
+    report."""
+    small_reader = importlib.import_module(
+        "permissions.migrations.0012_rls_search_by_reader_size"
+    ).SMALL_READER
+    now = timezone.now()
+    today = timezone.localdate()
+    area = cast.area
+    a = _agency_with_case("東部包括", area, "甲さん世帯")
+    expired = CaseFactory(label="期限切れ", life_area=area, lead_coordinator=cast.coordinator)
+    ShareFactory(case=expired, agency=a["agency"], tier=Tier.SUPPORT)
+    Share.objects.filter(case=expired).update(expires_at=now - dt.timedelta(minutes=1))
+    for label, withdrawn in (("同意撤回", now), ("同意有効", None)):
+        c = CaseFactory(label=label, life_area=area, lead_coordinator=cast.coordinator)
+        consent = Consent.objects.create(
+            case=c,
+            given_on=today - dt.timedelta(days=30),
+            method=Consent.Method.WRITTEN,
+            recorded_by=cast.coordinator,
+            withdrawn_at=withdrawn,
+        )
+        ShareFactory(
+            case=c,
+            agency=a["agency"],
+            tier=Tier.SUPPORT,
+            basis=Share.Basis.CONSENT,
+            consent=consent,
+        )
+    glass_case = CaseFactory(label="緊急", life_area=area, lead_coordinator=cast.coordinator)
+    ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
+    BreakGlass.objects.create(
+        user=cast.outsider,
+        agency=cast.outsider_agency,
+        case=glass_case,
+        reason="安否不明",
+        tier=Tier.SUPPORT,
+        started_at=now - dt.timedelta(hours=1),
+        expires_at=now + dt.timedelta(hours=1),
+    )
+    unshared = CaseFactory(label="共有前", life_area=area, lead_coordinator=cast.coordinator)
+    Agency.objects.filter(pk=cast.residents_agency.pk).update(area=cast.small_area)
+    listed = CaseFactory(
+        label="要支援", life_area=area, small_area=cast.small_area, disaster_support=True
+    )
+    # A reader with many share rows (the index-first way), some of them matching.
+    big = AgencyFactory(name="大規模機関", kind=Agency.Kind.PROFESSIONAL)
+    big_user = UserFactory(username="worker-big")
+    MembershipFactory(user=big_user, agency=big, role=Membership.Role.PROFESSIONAL)
+    many = Case.objects.bulk_create(
+        Case(label=f"多数{i}", life_area=area, lead_coordinator=cast.coordinator)
+        for i in range(small_reader)
+    )
+    Share.objects.bulk_create(
+        Share(case=c, agency=big, tier=Tier.WATCH, basis=Share.Basis.SUPPORT_MEETING) for c in many
+    )
+    Share.objects.filter(case__in=many[:5]).update(expires_at=now - dt.timedelta(minutes=1))
+    ShareFactory(case=a["case"], agency=big, tier=Tier.WATCH)
+    # Every other case matches the searches.
+    Case.objects.update(search_text="ほか")
+    matching = [a["case"], expired, glass_case, unshared, listed, cast.case, *many[::2]]
+    Case.objects.filter(pk__in=[c.pk for c in matching]).update(search_text="井上 いのうえ")
+    Case.objects.filter(label="同意撤回").update(search_text="いのうえ 井上")
+    Case.objects.filter(label="同意有効").update(search_text="井上いのうえ")
+
+    users = [cast.coordinator, cast.professional, cast.resident, cast.outsider, a["user"], big_user]
+    _assert_search_mirrors_policy(users)
+    assert glass_case.pk in _searched_by_function(cast.outsider, "いのうえ")
+    assert unshared.pk in _searched_by_function(cast.coordinator, "井上")
+    assert many[6].pk in _searched_by_function(big_user, "井上")
+    assert many[2].pk not in _searched_by_function(big_user, "井上")  # expired share
+    assert listed.pk not in _searched_by_function(cast.resident, "いのうえ")
+    # The break-glass lookup lets the named case through; a council report, every case.
+    _assert_search_mirrors_policy([cast.professional], lookup_case=unshared.pk)
+    assert unshared.pk in _searched_by_function(cast.professional, "井", lookup_case=unshared.pk)
+    _assert_search_mirrors_policy([cast.coordinator, cast.outsider], purpose=rls.COUNCIL_REPORT)
+    # A declared disaster, then consent to the list in normal times.
+    declaration = Declaration.objects.create(reason="地震", declared_by=cast.coordinator)
+    declaration.areas.add(cast.small_area)
+    _assert_search_mirrors_policy(users)
+    assert listed.pk in _searched_by_function(cast.resident, "いのうえ")
+    declaration.ended_at = timezone.now()
+    declaration.save()
+    _assert_search_mirrors_policy([cast.resident])
+    EvacuationPlan.objects.create(
+        case=listed, updated_by=cast.coordinator, list_consent=EvacuationPlan.ListConsent.CONSENTED
+    )
+    _assert_search_mirrors_policy(users)
+    assert listed.pk in _searched_by_function(cast.resident, "井上")
 
 
 def test_declaration_tally_and_report_count_every_case_under_the_app_role(cast, app_role):
