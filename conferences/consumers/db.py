@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -141,26 +141,49 @@ def apply_op(
     agenda_cases: dict[int, int | None],
     reread: bool,
 ) -> tuple[ConferenceAccess | None, live.OpResult | None, list]:
-    """Apply one client operation. With `reread`, the reader's access (older than the
-    consumer trusts) is read again first; (None, None, []) when it is gone."""
+    """Apply one client operation as `access.user` (call through `run` with reader None: this
+    opens its own reader context). With `reread`, the reader's access (older than the consumer
+    trusts) is read again first, in the same transaction; (None, None, []) when it is gone.
+
+    The reader's transaction is the operation's (no savepoint), and the events' broadcasts are
+    collected around it: `on_commit` runs when it commits, so the consumer's loop sends them
+    (not this thread)."""
+    if connection.in_atomic_block:
+        # Inside another transaction, the events' `on_commit` would run after the outbox is
+        # closed, and go out from this thread instead of the consumer's loop.
+        raise RuntimeError("apply_op opens its own transaction: call it through run(None, …)")
     with translation.override(lang), events.collect() as outbox:
         op_id = live.validate_op_id(content.get("id"))
         op = content.get("op")
         if not isinstance(op, str) or op not in live.OPS:
             raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
-        if reread:
-            fresh = reread_access(access)
-            if fresh is None:
-                return None, None, []
-            access = fresh
-        result = live.live_apply(
-            actor=access.user,
-            access=access,
-            client_op_id=op_id,
-            op=op,
-            args=content.get("args", {}),
-            agenda_cases=agenda_cases,
-        )
+        try:
+            with reader_context(access.user):
+                if reread:
+                    fresh = reread_access(access)
+                    if fresh is None:
+                        return None, None, []
+                    access = fresh
+                result = live.live_apply(
+                    actor=access.user,
+                    access=access,
+                    client_op_id=op_id,
+                    op=op,
+                    args=content.get("args", {}),
+                    agenda_cases=agenda_cases,
+                    savepoint=False,
+                )
+        except IntegrityError:
+            # A retry racing its original through another socket: rolled back whole.
+            with reader_context(access.user):
+                done = live.done_before(access, op_id, access.user)
+            if done is None:
+                raise
+            result = done
+        except events.StateChanged:
+            with reader_context(access.user):
+                live.state_changed(access)
+            raise
     return access, result, outbox
 
 

@@ -59,8 +59,11 @@ def validate_op_id(value: Any) -> str:
     return value
 
 
-def _done(conference_id: int, client_op_id: str, actor: Any) -> OpResult | None:
-    done = ClientOp.objects.filter(conference_id=conference_id, client_op_id=client_op_id).first()
+def done_before(access: ConferenceAccess, client_op_id: str, actor: Any) -> OpResult | None:
+    """The stored answer if this operation id was already applied (a retry), else None."""
+    done = ClientOp.objects.filter(
+        conference_id=access.conference.pk, client_op_id=client_op_id
+    ).first()
     if done is None:
         return None
     if done.user_id != actor.pk:
@@ -76,36 +79,54 @@ def live_apply(
     op: str,
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None = None,
+    savepoint: bool = True,
 ) -> OpResult:
     """Apply one client operation, exactly once per (conference, client_op_id).
 
     One transaction: the idempotency lookup, the operation, its events (sequence number and
     log row) and the operation id. `access` is the reader's access as the caller last read it
     (the consumer re-reads it every few seconds and when shares change); `agenda_cases` is the
-    caller's cache of the agenda's items (see `checks.Op`)."""
+    caller's cache of the agenda's items (see `checks.Op`).
+
+    Inside a caller's transaction the operation runs in a savepoint, so that a retry racing
+    its original (IntegrityError) or a meeting closed meanwhile (StateChanged) is answered
+    here. With `savepoint=False` the caller's transaction is the operation's (two statements
+    fewer): those two exceptions then leave it, and the caller, once its transaction is
+    rolled back, calls `done_before` or `state_changed` (the live socket does:
+    `conferences.consumers.db.apply_op`)."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
     if not isinstance(args, dict):
         raise OpError("invalid", _("The operation's arguments must be an object."))
     try:
-        return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
+        with transaction.atomic(savepoint=savepoint):
+            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
     except IntegrityError:
+        if not savepoint and transaction.get_connection().in_atomic_block:
+            raise
         # The same id applied at the same moment through another socket (a retry racing its
         # original): this attempt was rolled back whole; answer as for any retry.
-        result = _done(access.conference.pk, client_op_id, actor)
+        result = done_before(access, client_op_id, actor)
         if result is None:
             raise
         return result
     except events.StateChanged:
-        # Closed (or not yet started) since the reader's state was read: nothing written.
-        state = Conference.objects.values_list("state", flat=True).get(pk=access.conference.pk)
-        access.conference.state = state
-        live(access.conference)
+        if not savepoint and transaction.get_connection().in_atomic_block:
+            raise
+        state_changed(access)
         raise
 
 
-@transaction.atomic
+def state_changed(access: ConferenceAccess) -> None:
+    """After StateChanged, once its transaction is rolled back: the meeting was closed (or not
+    yet started) since the reader's state was read, and nothing was written. Raises the
+    refusal for the state now (returns if it is live again)."""
+    state = Conference.objects.values_list("state", flat=True).get(pk=access.conference.pk)
+    access.conference.state = state
+    live(access.conference)
+
+
 def _apply(
     actor: Any,
     access: ConferenceAccess,
@@ -115,7 +136,7 @@ def _apply(
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None,
 ) -> OpResult:
-    result = _done(access.conference.pk, client_op_id, actor)
+    result = done_before(access, client_op_id, actor)
     if result is not None:
         return result
     if op not in UNLOCKED_OPS:
