@@ -24,7 +24,7 @@ from permissions.conferences import (
     refresh_access,
     refresh_accesses,
 )
-from permissions.rls import reader_context
+from permissions.rls import reader_context, set_reader
 
 
 def _keep_connection(reader: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,12 +88,22 @@ def refresh(
     accesses: list[ConferenceAccess], cursor: int
 ) -> tuple[list[ConferenceAccess | None], list[dict[str, Any]]]:
     """The periodic re-check of one conference's sockets in this process: their readers'
-    access read again, and the log's events after `cursor` (the lowest of their cursors)."""
-    fresh = refresh_accesses(accesses)
-    conference = next((a.conference for a in fresh if a is not None), None)
-    if conference is None or conference.last_seq <= cursor:
-        return fresh, []
-    return fresh, read_log(conference.pk, cursor + 1, conference.last_seq)
+    access read again, and the log's events after `cursor` (the lowest of their cursors).
+
+    One transaction, as the first of them (call through `run_read` with reader None): the
+    shares, which only their agency's members may read under row-level security, are read
+    per agency as one of its members (`refresh_accesses`); the log as a reader who is still a
+    member."""
+    if not accesses:
+        return [], []
+    with reader_context(accesses[0].user):
+        fresh = refresh_accesses(accesses)
+        member = next((a for a in fresh if a is not None), None)
+        if member is None or member.conference.last_seq <= cursor:
+            return fresh, []
+        if member.user != accesses[0].user:
+            set_reader(member.user)
+        return fresh, read_log(member.conference.pk, cursor + 1, member.conference.last_seq)
 
 
 # --- joining and leaving -----------------------------------------------------------------------

@@ -89,3 +89,24 @@ def test_an_operation_runs_as_its_reader_under_row_level_security(cast):
     assert [cid for cid, _m in outbox] == [conference.pk]
     note = Note.objects.get(pk=result.data["note"]["id"])
     assert (note.text, note.tier, note.author) == (NOTE, Tier.SUPPORT, cast.professional)
+
+
+@pytest.mark.postgres
+def test_the_periodic_reread_sees_every_readers_shares_under_row_level_security(cast):
+    """The refresher re-reads all of a meeting's sockets at once, as the application role:
+    each agency's shares are read as one of its members (a share is visible to its agency's
+    members), so every reader keeps the tiers `conference_access` gives them."""
+    ensure_app_role()
+    conference = make_live(cast)
+    people = [cast.coordinator, cast.professional, cast.resident]
+    accesses = [conference_access(user, conference) for user in people]
+    expected = [(a.tiers, a.contributes, a.is_manager) for a in accesses]
+    assert {t for a in accesses for t in a.tiers.values()} == {Tier.WATCH, Tier.SUPPORT, 3}
+    item = _item(conference)
+    _add(accesses[1], "before-refresh", item)
+    with as_app_role():
+        fresh, messages = db.refresh(accesses, 0)
+    assert [(a.tiers, a.contributes, a.is_manager) for a in fresh if a] == expected
+    conference.refresh_from_db()
+    assert [m["seq"] for m in messages] == list(range(1, conference.last_seq + 1))
+    assert NOTE in messages[-1]["data"]["note"]["text"]
