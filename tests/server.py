@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -57,6 +58,7 @@ class ServerProcess:
             log.parent.mkdir(parents=True, exist_ok=True)
             self._log = log.open("wb")
         self.last_cpu = 0.0
+        self.profile = profile
         command = [
             sys.executable,
             *(["-m", "cProfile", "-o", profile] if profile else []),
@@ -117,9 +119,10 @@ class ServerProcess:
         return self.last_cpu
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM: uvicorn closes its sockets and exits (and cProfile writes its file)."""
+        """SIGTERM (SIGINT under cProfile: uvicorn re-raises the signal it caught once it has
+        shut down, and only an interrupt lets cProfile write its file)."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.send_signal(signal.SIGINT if self.profile else signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
