@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from conferences import events, live, selectors, services
 from conferences.events import message_for
+from conferences.live.checks import writer_agency
 from conferences.models import Conference, ConferenceEvent, Presence
 from permissions.conferences import (
     ConferenceAccess,
@@ -115,9 +116,11 @@ def acknowledge(user: Any, access: ConferenceAccess, lang: str) -> None:
 
 
 def presence_join(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
-    Presence.objects.get_or_create(
-        channel_name=channel_name,
-        defaults={"conference_id": access.conference.pk, "user": access.user},
+    # One INSERT … ON CONFLICT DO NOTHING (a channel joins once), not get_or_create's SELECT
+    # and savepointed INSERT.
+    Presence.objects.bulk_create(
+        [Presence(channel_name=channel_name, conference_id=access.conference.pk, user=access.user)],
+        ignore_conflicts=True,
     )
     services.participant_joined(access=access)
     return _presence_entry(access, online=True)
@@ -130,13 +133,13 @@ def presence_leave(access: ConferenceAccess, channel_name: str) -> dict[str, Any
 
 
 def _presence_entry(access: ConferenceAccess, *, online: bool) -> dict[str, Any]:
-    from permissions.models import Agency
-
-    agency = Agency.objects.filter(pk=access.agency_id or 0).values_list("name", flat=True)
+    # The agency from the memberships the access was read with (no query), as the writer's
+    # agency of an operation is.
+    agency = writer_agency(access.user, access) if access.agency_id else None
     return {
         "user": access.user.pk,
         "name": live.person_name(access.user),
-        "agency": agency.first() or "",
+        "agency": agency.name if agency else "",
         "online": online,
     }
 
