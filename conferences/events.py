@@ -14,11 +14,12 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
+from django.db.models import Field
 from django.utils import timezone
 
 from conferences.models import Conference, ConferenceEvent
@@ -96,7 +97,7 @@ def _insert_event(conference: Conference, values: dict[str, Any]) -> tuple[int, 
     qn = connection.ops.quote_name
     opts = ConferenceEvent._meta
     params = [
-        opts.get_field(c.removesuffix("_id")).get_db_prep_save(values[c], connection)
+        cast(Field, opts.get_field(c.removesuffix("_id"))).get_db_prep_save(values[c], connection)
         for c in _EVENT_COLUMNS
     ]
     columns = ", ".join(qn(c) for c in (*_EVENT_COLUMNS, "seq"))

@@ -78,8 +78,12 @@ def done_before(access: ConferenceAccess, client_op_id: str, actor: Any) -> OpRe
     user_id, seq, result = row
     if user_id != actor.pk:
         raise OpError("invalid", _("That operation id is already used."))
-    result = ClientOp._meta.get_field("result").from_db_value(result, None, connection)  # type: ignore[attr-defined]
+    result = _field("result").from_db_value(result, None, connection)
     return OpResult(seq=seq or 0, data=result, duplicate=True)
+
+
+def _field(name: str) -> Any:
+    return ClientOp._meta.get_field(name)
 
 
 def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict) -> None:
@@ -94,8 +98,8 @@ def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict
         "result": data,
         "at": timezone.now(),
     }
-    columns = ", ".join(qn(opts.get_field(name).column) for name in values)
-    params = [opts.get_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
+    columns = ", ".join(qn(_field(name).column) for name in values)
+    params = [_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {qn(opts.db_table)} ({columns}) "  # noqa: S608
