@@ -20,11 +20,8 @@ import asyncio
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +45,8 @@ from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.core.management import call_command  # noqa: E402
+
+from tests.server import ServerProcess  # noqa: E402
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -136,46 +135,34 @@ def session_for(user: Any) -> str:
 # --- the server --------------------------------------------------------------------------
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, app_role: bool) -> ServerProcess:
     env = {
-        **os.environ,
         "OTAGAI_BENCHMARK_ROUTES": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
     }
+    if app_role:
+        # As production: the application role, subject to row-level security.
+        env["DATABASE_SET_ROLE"] = ensure_app_role()
     # OTAGAI_BENCH_PROFILE=file: run the server under cProfile (written when it stops).
     profile = os.environ.get("OTAGAI_BENCH_PROFILE")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            *(["-m", "cProfile", "-o", profile] if profile else []),
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--ws",
-            "websockets-sansio",
-            "--lifespan",
-            "off",
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
-                return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    return ServerProcess(port=port, env=env, quiet=True, profile=profile)
+
+
+def ensure_app_role() -> str:
+    """The application role (settings.DATABASE_APP_ROLE) as docs/deploy.md creates it, with
+    its grants on this database; the server then acts as it (DATABASE_SET_ROLE)."""
+    from django.db import connection
+
+    from permissions.rls import grant_app_role
+
+    role = settings.DATABASE_APP_ROLE
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role])
+        if cursor.fetchone() is None:
+            cursor.execute(f"CREATE ROLE {role} LOGIN NOSUPERUSER NOBYPASSRLS")
+    grant_app_role(connection, role)
+    return role
 
 
 # --- clients -----------------------------------------------------------------------------
@@ -188,6 +175,10 @@ class Stats:
     received: dict[str, list[float]] = field(default_factory=dict)  # marker -> receive times
     duplicates: int = 0
     errors: int = 0
+    # Server CPU seconds while connecting (access, snapshot, presence), while sending and
+    # delivering operations, and while closing.
+    cpu: dict[str, float] = field(default_factory=dict)
+    sockets: int = 0
 
     def fanout_ms(self) -> list[float]:
         out = []
@@ -293,8 +284,12 @@ class Participant:
             await asyncio.sleep(2)
 
 
-async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, floor: bool) -> Stats:
+async def run(
+    server: ServerProcess, rooms: list[tuple[str, list[str]]], seconds: float, floor: bool
+) -> Stats:
+    port = server.port
     stats = Stats()
+    cpu = [server.cpu_seconds()]
     groups: list[list[Participant]] = []
     for path, cookies in rooms:
         group: list[Participant] = []
@@ -305,6 +300,7 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
     for i in range(0, len(everyone), 20):
         await asyncio.gather(*(p.open() for p in everyone[i : i + 20]))
     readers = [asyncio.create_task(p.reader()) for p in everyone]
+    cpu.append(server.cpu_seconds())
     until = time.perf_counter() + seconds
     await asyncio.gather(*(p.sender(until) for p in everyone))
     # Let everything in flight arrive: "lost" then means never delivered, not merely late.
@@ -318,24 +314,30 @@ async def run(port: int, rooms: list[tuple[str, list[str]]], seconds: float, flo
         # Longer than the server's periodic catch-up with the log (ACCESS_MAX_AGE, 5 s),
         # which brings back a tail the channel layer dropped.
         await asyncio.sleep(6)
+    cpu.append(server.cpu_seconds())
     for p in everyone:
         await p.ws.close()
     for t in readers:
         t.cancel()
+    await asyncio.sleep(1)  # the server handles the closes (presence)
+    cpu.append(server.cpu_seconds())
+    stats.cpu = {"connect": cpu[1] - cpu[0], "ops": cpu[2] - cpu[1], "close": cpu[3] - cpu[2]}
+    stats.sockets = len(everyone)
     return stats
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux): a figure the other jobs on a shared
-    machine do not inflate, unlike wall time."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def report(label: str, stats: Stats, server_cpu: float) -> dict[str, float]:
+def report(label: str, stats: Stats) -> dict[str, float]:
+    """Prints one line; the server's CPU (user + system, from /proc: a figure other jobs on a
+    shared machine hardly inflate, unlike wall time) per operation over the whole phase
+    (connecting and closing included, as before), while operating only, and per socket
+    connected and closed."""
     ms = stats.fanout_ms()
+    ops = max(len(stats.sent), 1)
     figures = {
-        "server_cpu_ms_per_op": server_cpu * 1000 / max(len(stats.sent), 1),
+        "server_cpu_ms_per_op": sum(stats.cpu.values()) * 1000 / ops,
+        "server_cpu_ms_per_op_steady": stats.cpu["ops"] * 1000 / ops,
+        "server_cpu_ms_per_join": stats.cpu["connect"] * 1000 / max(stats.sockets, 1),
+        "server_cpu_ms_per_leave": stats.cpu["close"] * 1000 / max(stats.sockets, 1),
         "ops": len(stats.sent),
         "p50": percentile(ms, 50),
         "p95": percentile(ms, 95),
@@ -348,7 +350,10 @@ def report(label: str, stats: Stats, server_cpu: float) -> dict[str, float]:
         f"{label:<46} ops={figures['ops']:>5}  p50={figures['p50']:7.1f} ms  "
         f"p95={figures['p95']:7.1f} ms  p99={figures['p99']:7.1f} ms  "
         f"lost={figures['lost']} dup={figures['dup']} errors={figures['errors']}  "
-        f"server CPU {figures['server_cpu_ms_per_op']:.1f} ms/op"
+        f"server CPU {figures['server_cpu_ms_per_op']:.1f} ms/op "
+        f"(operating {figures['server_cpu_ms_per_op_steady']:.1f} ms/op, "
+        f"{figures['server_cpu_ms_per_join']:.1f} ms/join, "
+        f"{figures['server_cpu_ms_per_leave']:.1f} ms/leave)"
     )
     return figures
 
@@ -358,6 +363,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--port", type=int, default=8799)
     parser.add_argument("--only", choices=["30", "20x10"], help="run one scenario (default: both)")
+    parser.add_argument(
+        "--app-role",
+        action="store_true",
+        help="PostgreSQL: the server acts as the application role, under row-level security "
+        "(as in production); default: as the DATABASE_URL's user",
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip the bare broadcast")
     args = parser.parse_args()
     call_command("migrate", verbosity=0, interactive=False)
     run_id = uuid.uuid4().hex[:6]
@@ -371,9 +383,10 @@ def main() -> None:
     layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
     print(
         f"database={db} channel_layer={layer} cpus={os.cpu_count()} seconds={args.seconds} "
+        f"server role={'app (row-level security)' if args.app_role else 'as DATABASE_URL'} "
         f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
-    server = start_server(args.port)
+    server = start_server(args.port, args.app_role)
     try:
         for label, _n, _size in scenarios:
             rooms = [(f"/ws/conferences/{pk}/", cookies) for pk, cookies in data[label]]
@@ -381,23 +394,19 @@ def main() -> None:
                 (f"/ws/floor/{run_id}-{i}/", cookies)
                 for i, (_pk, cookies) in enumerate(data[label])
             ]
-            cpu = cpu_seconds(server.pid)
-            stats = asyncio.run(run(args.port, rooms, args.seconds, False))
-            live = report(f"live notes: {label}", stats, cpu_seconds(server.pid) - cpu)
-            cpu = cpu_seconds(server.pid)
-            stats = asyncio.run(run(args.port, floor_rooms, args.seconds, True))
-            bare = report(f"bare broadcast: {label}", stats, cpu_seconds(server.pid) - cpu)
+            stats = asyncio.run(run(server, rooms, args.seconds, False))
+            live = report(f"live notes: {label}", stats)
+            if args.no_floor:
+                continue
+            stats = asyncio.run(run(server, floor_rooms, args.seconds, True))
+            bare = report(f"bare broadcast: {label}", stats)
             print(
                 f"{'ratio live/bare':<46} p50={live['p50'] / bare['p50']:.2f}x  "
                 f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x  "
                 f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
             )
     finally:
-        server.send_signal(signal.SIGINT)  # uvicorn stops cleanly (and cProfile writes)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        server.stop(timeout=20)  # uvicorn stops cleanly (and cProfile writes)
 
 
 if __name__ == "__main__":

@@ -29,11 +29,9 @@ import os
 import random
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from tests.server import ServerProcess, free_port, port_in_use  # noqa: E402
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/otagai_load"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/3"
@@ -131,86 +131,17 @@ def collectstatic_if_stale() -> None:
 # --- the web processes -------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def default_ports() -> list[int]:
-    with socket.socket() as s:
-        first = 8103 if s.connect_ex(("127.0.0.1", 8103)) != 0 else free_port()
+    first = 8103 if not port_in_use(8103) else free_port()
     return [first, free_port()]
 
 
-class Server:
-    def __init__(self, port: int, env: dict[str, str]) -> None:
-        self.port = port
-        self.last_cpu = 0.0
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                sys.exit(f"port {port} is in use: choose others with --ports")
-        self.log = (ROOT / "var" / f"load-server-{port}.log").open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--ws",
-                "websockets-sansio",
-                "--lifespan",
-                "off",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, **env},
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server on {self.port} exited; see {self.log.name}")
-            try:
-                url = f"http://127.0.0.1:{self.port}/healthz"
-                with urllib.request.urlopen(url, timeout=2):
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise RuntimeError(f"server on {self.port} did not start; see {self.log.name}")
-
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system, all threads) the process has used so far."""
-        try:
-            fields = (Path("/proc") / str(self.proc.pid) / "stat").read_text().rsplit(")", 1)[1]
-        except OSError:
-            return self.last_cpu  # killed: its last reading
-        utime, stime = (int(x) for x in fields.split()[11:13])
-        self.last_cpu = (utime + stime) / os.sysconf("SC_CLK_TCK")
-        return self.last_cpu
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-        self.log.close()
+def start_server(port: int, env: dict[str, str]) -> ServerProcess:
+    """One web process (tests/server.py), its output in var/load-server-<port>.log."""
+    if port_in_use(port):
+        sys.exit(f"port {port} is in use: choose others with --ports")
+    log = ROOT / "var" / f"load-server-{port}.log"
+    return ServerProcess(port=port, env=env, log=log, quiet=True, wait=False)
 
 
 # --- the run -----------------------------------------------------------------------------------
@@ -416,7 +347,7 @@ def main() -> None:
 
     connections.close_all()
     ports = [int(p) for p in args.ports.split(",")][:2] if args.ports else default_ports()
-    servers: list[Server] = []
+    servers: list[ServerProcess] = []
 
     def abort(signum: int, _frame: Any) -> None:
         # Ctrl-C or SIGTERM: no server outlives the benchmark, whatever it was waiting for.
@@ -428,9 +359,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, abort)
     try:
         for port in ports:
-            servers.append(Server(port, env))
+            servers.append(start_server(port, env))
         for s in servers:
-            s.wait_ready()
+            s.wait_ready(timeout=60)
         stats, elapsed, unanswered, loads, (mismatched, presence_bad, stale, details) = asyncio.run(
             run_all(args, plans, browsers, servers)
         )

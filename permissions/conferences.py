@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from permissions.models import Membership, Share, Tier
@@ -23,6 +24,7 @@ from permissions.policy import (
     case_access,
     is_coordinator,
 )
+from permissions.rls import reader_context
 
 if TYPE_CHECKING:
     from casework.models import Case
@@ -230,16 +232,34 @@ def refresh_accesses(accesses: Sequence[ConferenceAccess]) -> list[ConferenceAcc
         ).values_list("user_id", flat=True)
     )
     cases = {case_id for a in accesses for case_id in a.tiers}
-    agencies = {m.agency_id for ms in memberships.values() for m in ms}
-    shares = list(
-        Share.objects.filter(
-            Share.active_q(), case_id__in=list(cases), agency_id__in=list(agencies)
-        ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates")
-    )
+    shares = _active_shares(cases, users, memberships)
     return [
         _refreshed(a, conference, memberships.get(a.user.pk), invitations, acknowledged, shares)
         for a in accesses
     ]
+
+
+def _active_shares(
+    cases: set[int], users: dict[int, Any], memberships: dict[int, list[Membership]]
+) -> list[tuple[int, int, int, bool, bool]]:
+    """The active shares of `cases` held by the readers' agencies: one query per distinct set
+    of agencies among the readers (one per agency, usually), each run as one of that set's
+    readers. On PostgreSQL a share row is visible only to a reader of its agency (row-level
+    security, permissions/rls.py), so no single reader could read them all. On SQLite
+    `reader_context` does nothing."""
+    groups: dict[frozenset[int], Any] = {}
+    for pk, user in users.items():
+        agencies = frozenset(m.agency_id for m in memberships[pk])
+        if agencies:
+            groups.setdefault(agencies, user)
+    shares: list[tuple[int, int, int, bool, bool]] = []
+    with transaction.atomic(savepoint=False):
+        for agencies, reader in groups.items():
+            with reader_context(reader):  # the caller's reader is put back after
+                shares += Share.objects.filter(
+                    Share.active_q(), case_id__in=list(cases), agency_id__in=list(agencies)
+                ).values_list("case_id", "agency_id", "tier", "may_contribute", "coordinates")
+    return shares
 
 
 def _refreshed(

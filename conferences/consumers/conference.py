@@ -197,7 +197,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         try:
             stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
             access, result, outbox = await db.run(
-                self.user, db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
+                None, db.apply_op, self.access, content, self.lang, self.agenda_cases, stale
             )
             if stale and access is not None:
                 self.access, self.access_read_at = access, time.monotonic()

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import IntegrityError, connection, connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from conferences import events, live, selectors, services
 from conferences.events import message_for
+from conferences.live.checks import writer_agency
 from conferences.models import Conference, ConferenceEvent, Presence
 from permissions.conferences import (
     ConferenceAccess,
@@ -24,7 +25,7 @@ from permissions.conferences import (
     refresh_access,
     refresh_accesses,
 )
-from permissions.rls import reader_context
+from permissions.rls import reader_context, set_reader
 
 
 def _keep_connection(reader: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,12 +89,22 @@ def refresh(
     accesses: list[ConferenceAccess], cursor: int
 ) -> tuple[list[ConferenceAccess | None], list[dict[str, Any]]]:
     """The periodic re-check of one conference's sockets in this process: their readers'
-    access read again, and the log's events after `cursor` (the lowest of their cursors)."""
-    fresh = refresh_accesses(accesses)
-    conference = next((a.conference for a in fresh if a is not None), None)
-    if conference is None or conference.last_seq <= cursor:
-        return fresh, []
-    return fresh, read_log(conference.pk, cursor + 1, conference.last_seq)
+    access read again, and the log's events after `cursor` (the lowest of their cursors).
+
+    One transaction, as the first of them (call through `run_read` with reader None): the
+    shares, which only their agency's members may read under row-level security, are read
+    per agency as one of its members (`refresh_accesses`); the log as a reader who is still a
+    member."""
+    if not accesses:
+        return [], []
+    with reader_context(accesses[0].user):
+        fresh = refresh_accesses(accesses)
+        member = next((a for a in fresh if a is not None), None)
+        if member is None or member.conference.last_seq <= cursor:
+            return fresh, []
+        if member.user != accesses[0].user:
+            set_reader(member.user)
+        return fresh, read_log(member.conference.pk, cursor + 1, member.conference.last_seq)
 
 
 # --- joining and leaving -----------------------------------------------------------------------
@@ -105,9 +116,11 @@ def acknowledge(user: Any, access: ConferenceAccess, lang: str) -> None:
 
 
 def presence_join(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
-    Presence.objects.get_or_create(
-        channel_name=channel_name,
-        defaults={"conference_id": access.conference.pk, "user": access.user},
+    # One INSERT … ON CONFLICT DO NOTHING (a channel joins once), not get_or_create's SELECT
+    # and savepointed INSERT.
+    Presence.objects.bulk_create(
+        [Presence(channel_name=channel_name, conference_id=access.conference.pk, user=access.user)],
+        ignore_conflicts=True,
     )
     services.participant_joined(access=access)
     return _presence_entry(access, online=True)
@@ -120,13 +133,13 @@ def presence_leave(access: ConferenceAccess, channel_name: str) -> dict[str, Any
 
 
 def _presence_entry(access: ConferenceAccess, *, online: bool) -> dict[str, Any]:
-    from permissions.models import Agency
-
-    agency = Agency.objects.filter(pk=access.agency_id or 0).values_list("name", flat=True)
+    # The agency from the memberships the access was read with (no query), as the writer's
+    # agency of an operation is.
+    agency = writer_agency(access.user, access) if access.agency_id else None
     return {
         "user": access.user.pk,
         "name": live.person_name(access.user),
-        "agency": agency.first() or "",
+        "agency": agency.name if agency else "",
         "online": online,
     }
 
@@ -141,26 +154,49 @@ def apply_op(
     agenda_cases: dict[int, int | None],
     reread: bool,
 ) -> tuple[ConferenceAccess | None, live.OpResult | None, list]:
-    """Apply one client operation. With `reread`, the reader's access (older than the
-    consumer trusts) is read again first; (None, None, []) when it is gone."""
+    """Apply one client operation as `access.user` (call through `run` with reader None: this
+    opens its own reader context). With `reread`, the reader's access (older than the consumer
+    trusts) is read again first, in the same transaction; (None, None, []) when it is gone.
+
+    The reader's transaction is the operation's (no savepoint), and the events' broadcasts are
+    collected around it: `on_commit` runs when it commits, so the consumer's loop sends them
+    (not this thread)."""
+    if connection.in_atomic_block:
+        # Inside another transaction, the events' `on_commit` would run after the outbox is
+        # closed, and go out from this thread instead of the consumer's loop.
+        raise RuntimeError("apply_op opens its own transaction: call it through run(None, …)")
     with translation.override(lang), events.collect() as outbox:
         op_id = live.validate_op_id(content.get("id"))
         op = content.get("op")
         if not isinstance(op, str) or op not in live.OPS:
             raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
-        if reread:
-            fresh = reread_access(access)
-            if fresh is None:
-                return None, None, []
-            access = fresh
-        result = live.live_apply(
-            actor=access.user,
-            access=access,
-            client_op_id=op_id,
-            op=op,
-            args=content.get("args", {}),
-            agenda_cases=agenda_cases,
-        )
+        try:
+            with reader_context(access.user):
+                if reread:
+                    fresh = reread_access(access)
+                    if fresh is None:
+                        return None, None, []
+                    access = fresh
+                result = live.live_apply(
+                    actor=access.user,
+                    access=access,
+                    client_op_id=op_id,
+                    op=op,
+                    args=content.get("args", {}),
+                    agenda_cases=agenda_cases,
+                    savepoint=False,
+                )
+        except IntegrityError:
+            # A retry racing its original through another socket: rolled back whole.
+            with reader_context(access.user):
+                done = live.done_before(access, op_id, access.user)
+            if done is None:
+                raise
+            result = done
+        except events.StateChanged:
+            with reader_context(access.user):
+                live.state_changed(access)
+            raise
     return access, result, outbox
 
 

@@ -47,7 +47,7 @@ class AccessRefresher:
             cursors = [c.cursor for c in members if c.cursor is not None]
             try:
                 accesses, messages = await db.run_read(
-                    None,  # db.refresh reads each person's access as that person
+                    None,  # db.refresh names its readers itself (per agency)
                     db.refresh,
                     [c.access for c in members],
                     min(cursors),

@@ -12,7 +12,15 @@ records the operation id — all in one transaction.
 - `apply`: the table of operations and `live_apply`.
 """
 
-from conferences.live.apply import OPS, OpResult, live_apply, participant_exists, validate_op_id
+from conferences.live.apply import (
+    OPS,
+    OpResult,
+    done_before,
+    live_apply,
+    participant_exists,
+    state_changed,
+    validate_op_id,
+)
 from conferences.live.checks import MAX_OP_ID, MAX_TEXT, OpConflict, OpError
 from conferences.live.data import item_data, person_name, record_data, review_data
 from conferences.live.records import meeting_people
@@ -24,6 +32,7 @@ __all__ = [
     "OpConflict",
     "OpError",
     "OpResult",
+    "done_before",
     "item_data",
     "live_apply",
     "meeting_people",
@@ -31,5 +40,6 @@ __all__ = [
     "person_name",
     "record_data",
     "review_data",
+    "state_changed",
     "validate_op_id",
 ]

@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conferences import events
@@ -59,13 +60,52 @@ def validate_op_id(value: Any) -> str:
     return value
 
 
-def _done(conference_id: int, client_op_id: str, actor: Any) -> OpResult | None:
-    done = ClientOp.objects.filter(conference_id=conference_id, client_op_id=client_op_id).first()
-    if done is None:
+def done_before(access: ConferenceAccess, client_op_id: str, actor: Any) -> OpResult | None:
+    """The stored answer if this operation id was already applied (a retry), else None."""
+    qn = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        # Hand-written: the lookup precedes every operation, and the ORM's query building
+        # cost more than the query (docs/performance.md, "Live conference fan-out").
+        cursor.execute(
+            f"SELECT {qn('user_id')}, {qn('seq')}, {qn('result')} "  # noqa: S608
+            f"FROM {qn(ClientOp._meta.db_table)} "
+            f"WHERE {qn('conference_id')} = %s AND {qn('client_op_id')} = %s",
+            [access.conference.pk, client_op_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    if done.user_id != actor.pk:
+    user_id, seq, result = row
+    if user_id != actor.pk:
         raise OpError("invalid", _("That operation id is already used."))
-    return OpResult(seq=done.seq or 0, data=done.result, duplicate=True)
+    result = _field("result").from_db_value(result, None, connection)
+    return OpResult(seq=seq or 0, data=result, duplicate=True)
+
+
+def _field(name: str) -> Any:
+    return ClientOp._meta.get_field(name)
+
+
+def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict) -> None:
+    """Store the operation id with its answer (a racing twin fails here: IntegrityError)."""
+    qn = connection.ops.quote_name
+    opts = ClientOp._meta
+    values = {
+        "conference": conference.pk,
+        "client_op_id": client_op_id,
+        "user": actor.pk,
+        "seq": conference.last_seq,
+        "result": data,
+        "at": timezone.now(),
+    }
+    columns = ", ".join(qn(_field(name).column) for name in values)
+    params = [_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(opts.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES ({', '.join(['%s'] * len(params))})",
+            params,
+        )
 
 
 def live_apply(
@@ -76,36 +116,54 @@ def live_apply(
     op: str,
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None = None,
+    savepoint: bool = True,
 ) -> OpResult:
     """Apply one client operation, exactly once per (conference, client_op_id).
 
     One transaction: the idempotency lookup, the operation, its events (sequence number and
     log row) and the operation id. `access` is the reader's access as the caller last read it
     (the consumer re-reads it every few seconds and when shares change); `agenda_cases` is the
-    caller's cache of the agenda's items (see `checks.Op`)."""
+    caller's cache of the agenda's items (see `checks.Op`).
+
+    Inside a caller's transaction the operation runs in a savepoint, so that a retry racing
+    its original (IntegrityError) or a meeting closed meanwhile (StateChanged) is answered
+    here. With `savepoint=False` the caller's transaction is the operation's (two statements
+    fewer): those two exceptions then leave it, and the caller, once its transaction is
+    rolled back, calls `done_before` or `state_changed` (the live socket does:
+    `conferences.consumers.db.apply_op`)."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
     if not isinstance(args, dict):
         raise OpError("invalid", _("The operation's arguments must be an object."))
     try:
-        return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
+        with transaction.atomic(savepoint=savepoint):
+            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
     except IntegrityError:
+        if not savepoint and transaction.get_connection().in_atomic_block:
+            raise
         # The same id applied at the same moment through another socket (a retry racing its
         # original): this attempt was rolled back whole; answer as for any retry.
-        result = _done(access.conference.pk, client_op_id, actor)
+        result = done_before(access, client_op_id, actor)
         if result is None:
             raise
         return result
     except events.StateChanged:
-        # Closed (or not yet started) since the reader's state was read: nothing written.
-        state = Conference.objects.values_list("state", flat=True).get(pk=access.conference.pk)
-        access.conference.state = state
-        live(access.conference)
+        if not savepoint and transaction.get_connection().in_atomic_block:
+            raise
+        state_changed(access)
         raise
 
 
-@transaction.atomic
+def state_changed(access: ConferenceAccess) -> None:
+    """After StateChanged, once its transaction is rolled back: the meeting was closed (or not
+    yet started) since the reader's state was read, and nothing was written. Raises the
+    refusal for the state now (returns if it is live again)."""
+    state = Conference.objects.values_list("state", flat=True).get(pk=access.conference.pk)
+    access.conference.state = state
+    live(access.conference)
+
+
 def _apply(
     actor: Any,
     access: ConferenceAccess,
@@ -115,7 +173,7 @@ def _apply(
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None,
 ) -> OpResult:
-    result = _done(access.conference.pk, client_op_id, actor)
+    result = done_before(access, client_op_id, actor)
     if result is not None:
         return result
     if op not in UNLOCKED_OPS:
@@ -126,13 +184,7 @@ def _apply(
     data = handler(
         Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
     )
-    ClientOp.objects.create(
-        conference=conference,
-        client_op_id=client_op_id,
-        user=actor,
-        seq=conference.last_seq,
-        result=data,
-    )
+    _record_op(conference, client_op_id, actor, data)
     return OpResult(seq=conference.last_seq, data=data)
 
 

@@ -130,12 +130,13 @@ def chair(access: ConferenceAccess) -> None:
 
 def locked_record(model: type[LiveRecord], op: Op, key: str):  # type: ignore[no-untyped-def]
     pk = int_arg(op.args, key)
-    record = (
+    # A slice, not .first(): no ORDER BY to build for a lookup by primary key.
+    found = list(
         model._default_manager.select_for_update(of=("self",))
         .select_related("author", "agency")
-        .filter(pk=pk, conference=op.conference, deleted_at__isnull=True)
-        .first()
+        .filter(pk=pk, conference=op.conference, deleted_at__isnull=True)[:1]
     )
+    record = found[0] if found else None
     # A record above the reader's tier does not exist for them, as a deleted one.
     if record is None or not op.access.reads(record.case_id, record.tier):
         raise OpError("not_found", _("That entry no longer exists."))

@@ -161,23 +161,31 @@ async def test_a_replayed_review_still_readable_is_sent(cast):
     await back.close()
 
 
-def _apply_in_thread(conference_id: int, user, item: int, results: list, errors: list) -> None:  # type: ignore[no-untyped-def]
+def _apply_in_thread(
+    conference_id: int, user, item: int, via_socket: bool, results: list, errors: list
+) -> None:  # type: ignore[no-untyped-def]
     from django.db import connection
 
     from conferences import events, live
+    from conferences.consumers import db
     from conferences.models import Conference
     from permissions.conferences import conference_access
 
+    args = {"item": item, "text": "一度だけ（同時）", "tier": Tier.SUPPORT}
     try:
-        conference = Conference.objects.get(pk=conference_id)
+        access = conference_access(user, Conference.objects.get(pk=conference_id))
+        if via_socket:  # the socket's path: the reader's transaction, no savepoint
+            content = {"id": "same-id", "op": "note.add", "args": args}
+            results.append(db.apply_op(access, content, "ja", {}, False)[1])
+            return
         with events.collect():
             results.append(
                 live.live_apply(
                     actor=user,
-                    access=conference_access(user, conference),
+                    access=access,
                     client_op_id="same-id",
                     op="note.add",
-                    args={"item": item, "text": "一度だけ（同時）", "tier": Tier.SUPPORT},
+                    args=args,
                 )
             )
     except Exception as exc:  # reported by the test
@@ -187,7 +195,8 @@ def _apply_in_thread(conference_id: int, user, item: int, results: list, errors:
 
 
 @pytest.mark.postgres
-def test_the_same_operation_sent_twice_at_once_is_applied_once(cast):
+@pytest.mark.parametrize("via_socket", [False, True], ids=["live_apply", "socket"])
+def test_the_same_operation_sent_twice_at_once_is_applied_once(cast, via_socket):
     """A retry racing its original through another socket: both pass the idempotency lookup,
     the second waits on the conference row, then fails on the operation id and is rolled back
     whole; it answers as a retry, with the first one's sequence number."""
@@ -211,7 +220,7 @@ def test_the_same_operation_sent_twice_at_once_is_applied_once(cast):
     threads = [
         threading.Thread(
             target=_apply_in_thread,
-            args=(conference.pk, cast.professional, item, results, errors),
+            args=(conference.pk, cast.professional, item, via_socket, results, errors),
         )
         for _ in range(2)
     ]

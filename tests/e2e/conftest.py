@@ -7,18 +7,15 @@ The server is a separate process (as in production); it reads the test database 
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests import server as server_process
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM in the same test is
 # still synchronous code, so the async-safety guard would misfire.
@@ -27,12 +24,6 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 ROOT = Path(__file__).resolve().parents[2]
 AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def database_url_for_server() -> str:
@@ -48,72 +39,23 @@ def database_url_for_server() -> str:
     return f"postgres://{user}{password}@{host}:{port}/{sd['NAME']}"
 
 
-class ServerProcess:
-    """One uvicorn process serving Otagai on a free port."""
+class ServerProcess(server_process.ServerProcess):
+    """One server process on the test database (tests/server.py), its output in
+    test-artifacts/server-<port>.log."""
 
     def __init__(self, extra_env: dict[str, str] | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url_for_server(),
-            "DEBUG": "1",
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "test-only-secret-key"),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PYTHONUNBUFFERED": "1",
-            **(extra_env or {}),
-        }
-        ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"server-{self.port}.log"
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--ws",
-                "websockets-sansio",
-                "--lifespan",
-                "off",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+        port = server_process.free_port()
+        super().__init__(
+            port=port,
+            env={
+                "DATABASE_URL": database_url_for_server(),
+                "DEBUG": "1",
+                "SECRET_KEY": os.environ.get("SECRET_KEY", "test-only-secret-key"),
+                "ALLOWED_HOSTS": "127.0.0.1,localhost",
+                **(extra_env or {}),
+            },
+            log=ARTIFACTS / f"server-{port}.log",
         )
-        self.wait_ready()
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log_path.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:  # noqa: S310
-                    if json.load(r)["status"] == "ok":
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"server did not start: {self.log_path.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-    def kill(self) -> None:
-        self.proc.kill()
-        self.proc.wait()
 
 
 @pytest.fixture(scope="session")

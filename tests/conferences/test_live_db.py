@@ -1,0 +1,112 @@
+"""The live socket's database calls (`conferences.consumers.db`) as the server runs them: one
+transaction per operation, as the reader, whose broadcasts come back to the socket's loop."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+from conferences import live, services
+from conferences.consumers import db
+from conferences.models import ClientOp, Conference, Note
+from permissions.conferences import conference_access
+from permissions.models import Tier
+from tests.conferences.conftest import make_live
+from tests.permissions.test_rls import as_app_role, ensure_app_role
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+NOTE = "支援メモ：来週ケアマネが訪問"
+
+
+def _item(conference: Conference) -> int:
+    return conference.agenda.filter(case__isnull=False).first().pk
+
+
+def _add(access, op_id: str, item: int | None = None, text: str = NOTE):  # type: ignore[no-untyped-def]
+    item = item or _item(access.conference)
+    content = {"id": op_id, "op": "note.add", "args": {"item": item, "text": text, "tier": 2}}
+    return db.apply_op(access, content, "ja", {}, False)
+
+
+def test_an_operations_events_come_back_to_the_socket_after_the_commit(cast):
+    """The broadcast is the consumer's to send (from its own loop, after the commit), on
+    SQLite and on PostgreSQL, where the reader's transaction is the operation's: it used to
+    commit after the outbox was closed, and each event then went out from the worker thread
+    through a hop back to the loop."""
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    with CaptureQueriesContext(connection) as queries:
+        fresh, result, outbox = _add(access, "op-1")
+    assert fresh is access
+    assert result is not None and not result.duplicate
+    assert [(cid, m["type"], m["seq"]) for cid, m in outbox] == [
+        (conference.pk, "conference.event", result.seq)
+    ]
+    assert NOTE in outbox[0][1]["text"]
+    assert not [q for q in queries.captured_queries if "SAVEPOINT" in q["sql"]]
+    # A retry: the stored answer, nothing broadcast again.
+    _fresh, again, outbox = _add(access, "op-1")
+    assert again is not None and again.duplicate and again.seq == result.seq
+    assert outbox == []
+    assert Note.objects.filter(text=NOTE).count() == 1
+
+
+def test_an_operation_inside_another_transaction_is_refused(cast):
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        _add(access, "nested")
+    assert not Note.objects.filter(text=NOTE).exists()
+
+
+def test_an_operation_on_a_meeting_closed_meanwhile_writes_nothing(cast):
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)  # reads "live"
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    with pytest.raises(live.OpError):
+        _add(access, "late")
+    assert access.conference.state == Conference.State.CLOSED
+    assert not Note.objects.filter(text=NOTE).exists()
+    assert not ClientOp.objects.filter(client_op_id="late").exists()
+
+
+@pytest.mark.postgres
+def test_an_operation_runs_as_its_reader_under_row_level_security(cast):
+    """As the application role (production): the operation reads and writes protected tables
+    through its reader's settings, in one transaction; outside it the rows are invisible."""
+    ensure_app_role()
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    item = _item(conference)
+    with as_app_role():
+        _fresh, result, outbox = _add(access, "rls-1", item)
+        assert not Note.objects.exists()  # no reader named: row-level security hides it
+    assert result is not None and not result.duplicate
+    assert [cid for cid, _m in outbox] == [conference.pk]
+    note = Note.objects.get(pk=result.data["note"]["id"])
+    assert (note.text, note.tier, note.author) == (NOTE, Tier.SUPPORT, cast.professional)
+
+
+@pytest.mark.postgres
+def test_the_periodic_reread_sees_every_readers_shares_under_row_level_security(cast):
+    """The refresher re-reads all of a meeting's sockets at once, as the application role:
+    each agency's shares are read as one of its members (a share is visible to its agency's
+    members), so every reader keeps the tiers `conference_access` gives them."""
+    ensure_app_role()
+    conference = make_live(cast)
+    people = [cast.coordinator, cast.professional, cast.resident]
+    accesses = [conference_access(user, conference) for user in people]
+    expected = [(a.tiers, a.contributes, a.is_manager) for a in accesses]
+    assert {t for a in accesses for t in a.tiers.values()} == {Tier.WATCH, Tier.SUPPORT, 3}
+    item = _item(conference)
+    _add(accesses[1], "before-refresh", item)
+    with as_app_role():
+        fresh, messages = db.refresh(accesses, 0)
+    assert [(a.tiers, a.contributes, a.is_manager) for a in fresh if a] == expected
+    conference.refresh_from_db()
+    assert [m["seq"] for m in messages] == list(range(1, conference.last_seq + 1))
+    assert NOTE in messages[-1]["data"]["note"]["text"]
