@@ -8,16 +8,24 @@ an `UPDATE` calls it twice (`USING` and `WITH CHECK`): 2–5 ms of database time
 on a live note against 0.2–0.5 ms as the owner (docs/performance.md, "Live conference
 fan-out").
 
-Now the same set comes from `otagai_rls_conference_ids()`, in PL/pgSQL (plans kept for the
-connection), as an array computed once per statement (an `InitPlan`, as the reader's
-agencies already are): `conference_id = ANY ((SELECT otagai_rls_conference_ids())::bigint[])`.
-It reads the reader's agencies once per call, and skips the coordinating-share branch for a
-reader who coordinates nowhere. Who is a member does not change: the conference's chair,
-minute-taker or creator, a person invited by name, a member of an invited agency, a
-coordinator of an agency coordinating one of its cases through an active share
-(tests/permissions/test_rls.py compares it with `conferences_visible_to`). The old
-set-returning function is dropped (nothing else calls it); going back restores it and the
-old policies.
+Now the same set comes from `otagai_rls_conference_ids()`, in PL/pgSQL with generic plans
+kept for the connection (with custom plans, the plan cache's default here, it planned its
+union on every call: ~1 ms), as an array computed once per statement (an `InitPlan`, as the
+reader's agencies already are): `conference_id = ANY ((SELECT
+otagai_rls_conference_ids())::bigint[])`. It reads the reader's memberships once per call, and
+skips the coordinating-share branch for a reader who coordinates nowhere. Who is a member does
+not change: the conference's chair, minute-taker or creator, a person invited by name, a
+member of an invited agency, a coordinator of an agency coordinating one of its cases through
+an active share.
+
+The case path of the same tables (a reader of the case who is not a member) expanded the
+whole case condition into every statement, planned with it (~0.5 ms) even when the member
+test lets the row through; it is now `otagai_rls_case_visible(case_id)`, PL/pgSQL run as the
+caller (the case table's own policy decides), planned once per connection.
+
+tests/permissions/test_rls_members.py compares both with `conferences_visible_to` and
+`cases_visible_to`. The old set-returning function is dropped (nothing else calls it); going
+back restores it and the old policies.
 """
 
 import importlib
