@@ -41,6 +41,7 @@ import django  # noqa: E402
 
 django.setup()
 
+from asgiref.sync import sync_to_async  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
@@ -168,6 +169,36 @@ def ensure_app_role() -> str:
 # --- clients -----------------------------------------------------------------------------
 
 
+def database_cpu() -> dict[int, float]:
+    """CPU seconds so far of each PostgreSQL backend serving this database, other than the
+    benchmark's own connection (the server's connections: row-level security is evaluated
+    there, where the server's own CPU figure does not see it). Read from /proc: the database
+    must run on this machine; empty on SQLite or when unreadable. A backend that exits
+    between two readings is missed (the live socket keeps its connections)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        pids = [row[0] for row in cursor.fetchall()]
+    out = {}
+    for pid in pids:
+        try:
+            fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+
+
 @dataclass
 class Stats:
     sent: dict[str, float] = field(default_factory=dict)  # marker -> send time
@@ -178,6 +209,8 @@ class Stats:
     # Server CPU seconds while connecting (access, snapshot, presence), while sending and
     # delivering operations, and while closing.
     cpu: dict[str, float] = field(default_factory=dict)
+    # The same for the database's backends (database_cpu).
+    db_cpu: dict[str, float] = field(default_factory=dict)
     sockets: int = 0
 
     def fanout_ms(self) -> list[float]:
@@ -290,6 +323,7 @@ async def run(
     port = server.port
     stats = Stats()
     cpu = [server.cpu_seconds()]
+    dbc = [await sync_to_async(database_cpu)()]
     groups: list[list[Participant]] = []
     for path, cookies in rooms:
         group: list[Participant] = []
@@ -301,6 +335,7 @@ async def run(
         await asyncio.gather(*(p.open() for p in everyone[i : i + 20]))
     readers = [asyncio.create_task(p.reader()) for p in everyone]
     cpu.append(server.cpu_seconds())
+    dbc.append(await sync_to_async(database_cpu)())
     until = time.perf_counter() + seconds
     await asyncio.gather(*(p.sender(until) for p in everyone))
     # Let everything in flight arrive: "lost" then means never delivered, not merely late.
@@ -315,13 +350,19 @@ async def run(
         # which brings back a tail the channel layer dropped.
         await asyncio.sleep(6)
     cpu.append(server.cpu_seconds())
+    dbc.append(await sync_to_async(database_cpu)())
     for p in everyone:
         await p.ws.close()
     for t in readers:
         t.cancel()
     await asyncio.sleep(1)  # the server handles the closes (presence)
     cpu.append(server.cpu_seconds())
+    dbc.append(await sync_to_async(database_cpu)())
     stats.cpu = {"connect": cpu[1] - cpu[0], "ops": cpu[2] - cpu[1], "close": cpu[3] - cpu[2]}
+    stats.db_cpu = {
+        phase: cpu_between(dbc[i], dbc[i + 1])
+        for i, phase in enumerate(("connect", "ops", "close"))
+    }
     stats.sockets = len(everyone)
     return stats
 
@@ -338,6 +379,9 @@ def report(label: str, stats: Stats) -> dict[str, float]:
         "server_cpu_ms_per_op_steady": stats.cpu["ops"] * 1000 / ops,
         "server_cpu_ms_per_join": stats.cpu["connect"] * 1000 / max(stats.sockets, 1),
         "server_cpu_ms_per_leave": stats.cpu["close"] * 1000 / max(stats.sockets, 1),
+        "db_cpu_ms_per_op": sum(stats.db_cpu.values()) * 1000 / ops,
+        "db_cpu_ms_per_op_steady": stats.db_cpu["ops"] * 1000 / ops,
+        "db_cpu_ms_per_join": stats.db_cpu["connect"] * 1000 / max(stats.sockets, 1),
         "ops": len(stats.sent),
         "p50": percentile(ms, 50),
         "p95": percentile(ms, 95),
@@ -354,6 +398,13 @@ def report(label: str, stats: Stats) -> dict[str, float]:
         f"(operating {figures['server_cpu_ms_per_op_steady']:.1f} ms/op, "
         f"{figures['server_cpu_ms_per_join']:.1f} ms/join, "
         f"{figures['server_cpu_ms_per_leave']:.1f} ms/leave)"
+        + (
+            f"  database CPU {figures['db_cpu_ms_per_op']:.1f} ms/op "
+            f"(operating {figures['db_cpu_ms_per_op_steady']:.1f} ms/op, "
+            f"{figures['db_cpu_ms_per_join']:.1f} ms/join)"
+            if settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
+            else ""
+        )
     )
     return figures
 
