@@ -9,6 +9,7 @@ and of the render alone (tracemalloc, Python allocations), the load average; the
 one JSON object.
 
     DEBUG=1 SECRET_KEY=x .venv/bin/python benchmarks/minutes_pdf.py [--runs 3] [--notes 300]
+        [--actions 40] [--profile]
 
 Uses a fresh SQLite file under var/ (the database is not what is measured).
 """
@@ -130,11 +131,68 @@ def build(notes: int, actions: int):  # type: ignore[no-untyped-def]
     return cast, access, version
 
 
+MINUTES_CSS = "conferences/minutes/minutes.pdf.css"
+
+# Where an export's time goes: cumulative time of WeasyPrint's phases under cProfile (which
+# slows pure Python more than C code such as Pango, so the shares are indicative).
+PHASES = {
+    "style cascade (computed styles)": ("css/__init__.py", "get_all_computed_styles"),
+    "box tree": ("formatting_structure/build.py", "build_formatting_structure"),
+    "layout (lines, pages, tables, margin boxes)": ("layout/__init__.py", "layout_document"),
+    "drawing (glyph runs, borders)": ("weasyprint/document.py", "paint"),
+    "fonts: HarfBuzz subsets and font objects": ("pdf/fonts.py", "build_fonts_dictionary"),
+    "PDF file: everything of writing it": ("pdf/__init__.py", "generate_pdf"),
+}
+
+
+def profile_phases(cast, access, version, variant) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    import cProfile
+    import pstats
+
+    from conferences.minutes.pdf import render_minutes_pdf
+
+    profiler = cProfile.Profile(time.process_time)  # CPU time: the load matters less
+    profiler.enable()
+    render_minutes_pdf(actor=cast.coordinator, access=access, version=version, variant=variant)
+    profiler.disable()
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+
+    def cumulative(suffix: str, name: str, caller: tuple[str, str] | None = None) -> float:
+        total = 0.0
+        for (filename, _line, function), (_cc, _nc, _tt, ct, callers) in stats.items():
+            if not (filename.endswith(suffix) and function == name):
+                continue
+            if caller is None:
+                total += ct
+            else:
+                total += sum(
+                    c[3]
+                    for k, c in callers.items()
+                    if k[0].endswith(caller[0]) and k[2] == caller[1]
+                )
+        return total
+
+    total = cumulative("conferences/minutes/pdf.py", "render_minutes_pdf")
+    ours_calls = ("casework/pdf.py", "render_pdf")
+    parse = cumulative("weasyprint/__init__.py", "__init__", ours_calls)
+    weasy = cumulative("weasyprint/__init__.py", "write_pdf", ours_calls)
+    phases = {
+        "redaction, template, style sheet look-up (ours)": total - parse - weasy,
+        "HTML parsing": parse,
+    }
+    phases.update({label: cumulative(*key) for label, key in PHASES.items()})
+    phases["total (profiled)"] = total
+    return {k: round(v, 3) for k, v in phases.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--notes", type=int, default=300)
     parser.add_argument("--actions", type=int, default=40)
+    parser.add_argument(
+        "--profile", action="store_true", help="also print where one export's time goes"
+    )
     args = parser.parse_args()
 
     call_command("migrate", verbosity=0)
@@ -189,13 +247,20 @@ def main() -> None:
             **minutes_context(redacted),
             "version": version,
             "variant": variant,
-            "font_url": pdf.font_url(),
+            "list_mark": "・",
         },
     )
     template_s = time.perf_counter() - start
+    # The same document with its style sheets written into it (the export passes them parsed,
+    # from its cache): what chromium prints, and the calibration's head.
+    sheets = "\n".join(pdf.stylesheet_text(n) for n in ("pdf/base.css", MINUTES_CSS))
+    html = html.replace("</head>", f"<style>{sheets}</style></head>", 1)
+
+    phases = profile_phases(cast, access, version, variant) if args.profile else {}
 
     # Calibration: plain Japanese paragraphs with the same font and page header, about as
-    # many pages, so that figures from a busy machine can be compared with a quiet one.
+    # many pages, so that figures from a busy machine can be compared with a quiet one. Drawn
+    # as WeasyPrint does by default (style parsed and font loaded for each document).
     from weasyprint import HTML
 
     para = "本人は日中ほとんど外出せず、近所の方が声をかけても応答がないことが多い。" * 4
@@ -258,6 +323,13 @@ def main() -> None:
         "plain_text_cpu_s": round(plain_cpu_s, 3),
         "plain_text_pages": plain_pages,
         "weasyprint_over_plain_text": round(weasy_s / plain_s, 2),
+        # Per page and in CPU time: what compares across machines and loads.
+        "cpu_per_page_s": round(weasy_cpu_s / pages, 4),
+        "plain_text_cpu_per_page_s": round(plain_cpu_s / plain_pages, 4),
+        "cpu_per_page_over_plain_text": round(
+            (weasy_cpu_s / pages) / (plain_cpu_s / plain_pages), 2
+        ),
+        "profile_s": phases,
         "chromium_s": round(chrome_s, 3) if chrome_s else None,
         "chromium_bytes": chrome_size,
         "chromium_pages": chrome_pages,
@@ -292,7 +364,17 @@ def main() -> None:
             f"ratio WeasyPrint/chromium: time {weasy_s / chrome_s:.2f}, "
             f"size {len(data) / chrome_size:.2f}"
         )
+    print(
+        f"CPU per page: {result['cpu_per_page_s'] * 1000:.0f} ms, plain text "
+        f"{result['plain_text_cpu_per_page_s'] * 1000:.0f} ms "
+        f"({result['cpu_per_page_over_plain_text']}x)"
+    )
     print(f"peak RSS of this process: {rss_mb():.0f} MB (before exports {rss_before:.0f} MB)")
+    if phases:
+        total = phases["total (profiled)"]
+        print("one export under cProfile (seconds, share of the profiled total):")
+        for label, seconds in phases.items():
+            print(f"  {label:48s} {seconds:6.3f}  {seconds / total:4.0%}")
     print(json.dumps(result))
 
 

@@ -40,6 +40,7 @@ def report_pdf(report: Report, *, actor: Any, agency: Agency | None) -> bytes:
             "report": report,
             "charts": report_charts(report),
         },
+        stylesheets=("reports/report.pdf.css",),
     )
 
 

@@ -34,7 +34,9 @@ def render_minutes_pdf(
             **minutes_context(redacted),
             "version": version,
             "variant": variant,
+            "list_mark": "・",
         },
+        stylesheets=("conferences/minutes/minutes.pdf.css",),
     )
     return data, redacted
 
