@@ -162,7 +162,7 @@ def test_an_exhausted_pool_fails_with_an_error_instead_of_hanging(cast, one_conn
     def another_request() -> None:
         try:
             connections["default"].ensure_connection()
-        except BaseException as exc:  # noqa: BLE001 (reported to the test)
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connections.close_all()
