@@ -1,13 +1,17 @@
 """Case list, kana search and case detail on PostgreSQL at council scale.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/otagai_bench .venv/bin/python \
-        benchmarks/case_list.py [--quick] [--reps N] [--rebuild]
+        benchmarks/case_list.py [--quick] [--reps N] [--rebuild] [--rls]
 
 Builds (once; reruns reuse it) 100,000 cases, 300 agencies, 3,000 users and ~500,000 shares
 with a realistic skew, then measures through the real code path — Django's test Client GET of
 the real views (session, middleware, audit write, template) and the selectors alone — for a
 council coordinator (every case), a user of a large agency and one of a small agency, and a
 hand-written SQL query returning the same rows. The last line printed is one JSON object.
+
+--rls: the views as the owner and as the application role under row-level security, and
+under RLS with production's connection handling: a new connection per request (`*_newconn`,
+no pool) against Django's connection pool (`*_pooled`; settings.DATABASE_POOL_MAX_SIZE).
 """
 
 from __future__ import annotations
