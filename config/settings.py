@@ -110,9 +110,9 @@ DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _SQLITE_DEFAUL
 # PostgreSQL: Django's connection pool (psycopg-pool), one per process. A request takes a
 # connection on its first query and gives it back when it ends (conn_max_age=0 closes it,
 # which with a pool returns it); opening a new one costs ~10 ms of the request, more under
-# row-level security (docs/performance.md, "Fifth round"). What a process holds at most: one
-# per request in flight, plus one kept by each worker thread of the live page
-# (conferences/consumers/db.py: the event loop's default executor, min(32, CPUs + 4)
+# row-level security (docs/performance.md, "Sixth round: a connection pool"). What a process
+# holds at most: one per request in flight, plus one kept by each worker thread of the live
+# page (conferences/consumers/db.py: the event loop's default executor, min(32, CPUs + 4)
 # threads), so the default leaves 10 for requests beyond those. A request that finds the
 # pool empty waits DATABASE_POOL_TIMEOUT seconds, then fails with an error (a 500), never
 # hangs. DATABASE_POOL_MAX_SIZE=0: no pool, a new connection per request. docs/deploy.md.
