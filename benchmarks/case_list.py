@@ -1,13 +1,17 @@
 """Case list, kana search and case detail on PostgreSQL at council scale.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/otagai_bench .venv/bin/python \
-        benchmarks/case_list.py [--quick] [--reps N] [--rebuild]
+        benchmarks/case_list.py [--quick] [--reps N] [--rebuild] [--rls]
 
 Builds (once; reruns reuse it) 100,000 cases, 300 agencies, 3,000 users and ~500,000 shares
 with a realistic skew, then measures through the real code path — Django's test Client GET of
 the real views (session, middleware, audit write, template) and the selectors alone — for a
 council coordinator (every case), a user of a large agency and one of a small agency, and a
 hand-written SQL query returning the same rows. The last line printed is one JSON object.
+
+--rls: the views as the owner and as the application role under row-level security, and
+under RLS with production's connection handling: a new connection per request (`*_newconn`,
+no pool) against Django's connection pool (`*_pooled`; settings.DATABASE_POOL_MAX_SIZE).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -464,6 +469,8 @@ def measure(scenarios: dict[str, Callable[[int], Any]], reps: int) -> dict[str, 
     machine is shared, and a burst elsewhere must not land on one scenario only."""
     for fn in scenarios.values():
         for i in range(3):  # warm-up: caches, connections, template loading
+            if isinstance(fn, PerRequest):
+                fn.prepare()
             fn(i)
     wall: dict[str, list[float]] = {name: [] for name in scenarios}
     cpu: dict[str, list[float]] = {name: [] for name in scenarios}
@@ -471,6 +478,16 @@ def measure(scenarios: dict[str, Callable[[int], Any]], reps: int) -> dict[str, 
     queries: dict[str, int] = dict.fromkeys(scenarios, 0)
     for i in range(reps):
         for name, fn in scenarios.items():
+            if isinstance(fn, PerRequest):
+                fn.prepare()  # outside the timer: no connection held, as between requests
+                c, t = time.process_time(), time.perf_counter()
+                fn(i)
+                wall[name].append((time.perf_counter() - t) * 1000)
+                cpu[name].append((time.process_time() - c) * 1000)
+                if fn.db_cpu_ns is not None:
+                    db_cpu[name].append(fn.db_cpu_ns / 1e6)
+                queries[name] = max(queries[name], fn.queries)
+                continue
             with CaptureQueriesContext(connection) as ctx:
                 db = backend_cpu_ns()
                 c, t = time.process_time(), time.perf_counter()
@@ -660,6 +677,82 @@ def as_role(role: str, fn: Callable[[int], Any]) -> Callable[[int], Any]:
     return run
 
 
+# The pool's options when the settings have none (DATABASE_POOL_MAX_SIZE=0), so that both
+# ways of connecting can be measured from one run.
+DEFAULT_POOL = connection.settings_dict["OPTIONS"].get("pool")
+BENCH_POOL = DEFAULT_POOL or {"min_size": 2, "max_size": 4, "timeout": 10.0, "name": "bench"}
+_checkout_cpu: dict[int, int] = {}
+
+
+def _schedstat(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/schedstat") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _use_pool(options: dict[str, Any] | None) -> None:
+    """Connect the next time with `options` as the pool (None: no pool). Only between
+    requests of the request thread, which then holds no connection."""
+    if options:
+        connection.settings_dict["OPTIONS"]["pool"] = options
+    else:
+        connection.settings_dict["OPTIONS"].pop("pool", None)
+
+
+class PerRequest:
+    """`fn` as production runs a request: the connection is taken at the request's first
+    query, as `role` (DATABASE_SET_ROLE, permissions.rls.set_role_on_connect), and closed at
+    its end (`close_old_connections`, what Django runs on request_finished; conn_max_age=0):
+    without a pool a new PostgreSQL connection every time — fork, authentication, SET ROLE,
+    empty caches and PL/pgSQL plans —, with one (`pooled`) a checkout and a return.
+
+    These requests run in a thread of their own (Django's connections are per thread), so
+    that the other scenarios keep their one connection, and the pool's connections serve
+    only these requests, always as `role`, as in production.
+
+    Database CPU: a new backend's whole life (it serves this request only; the postmaster's
+    fork is not counted), or a pooled backend's CPU from checkout to return."""
+
+    thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="request")
+
+    def __init__(self, fn: Callable[[int], Any], role: str, *, pooled: bool) -> None:
+        self.fn, self.role, self.pooled = fn, role, pooled
+        self.db_cpu_ns: int | None = None
+        self.queries = 0
+
+    def prepare(self) -> None:
+        _use_pool(BENCH_POOL if self.pooled else None)
+
+    def __call__(self, i: int) -> None:
+        self.thread.submit(self._request, i).result()
+        _use_pool(DEFAULT_POOL)
+
+    def _request(self, i: int) -> None:
+        from django.db import close_old_connections
+
+        count = [0]
+
+        def counter(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+            count[0] += 1
+            return execute(sql, params, many, context)
+
+        with override_settings(DATABASE_SET_ROLE=self.role), connection.execute_wrapper(counter):
+            self.fn(i)
+            pid = connection.connection.info.backend_pid
+            end = _schedstat(pid)
+            start = _checkout_cpu.get(pid, 0) if self.pooled else 0
+            self.db_cpu_ns = None if end is None else end - start
+            close_old_connections()
+        self.queries = count[0]
+
+
+def _record_checkout(sender: Any, connection: Any, **kwargs: Any) -> None:
+    pid = connection.connection.info.backend_pid
+    _checkout_cpu[pid] = _schedstat(pid) or 0
+
+
 def rls_scenarios(user: Any, q_pages: dict[str, str], detail_ids: list[int]) -> dict[str, Any]:
     """Row-level security on vs off (docs/performance.md, "Row-level security"): the same
     views through the same middleware, as the owner (RLS off) and as the application role
@@ -703,6 +796,15 @@ def rls_scenarios(user: Any, q_pages: dict[str, str], detail_ids: list[int]) -> 
     )
     scenarios["detail_rlsoff"] = as_role(owner, detail)
     scenarios["detail_rlson"] = as_role(app_role, detail)
+    # Production's connection handling under RLS (the *_rlson lines keep one connection).
+    pages = {
+        **{p: view_get(clients["mw"], lambda i: list_url, **({"q": q} if q else {}))
+           for p, q in q_pages.items()},
+        "detail": detail,
+    }  # fmt: skip
+    for page, fn in pages.items():
+        scenarios[f"{page}_newconn"] = PerRequest(fn, app_role, pooled=False)
+        scenarios[f"{page}_pooled"] = PerRequest(fn, app_role, pooled=True)
     return scenarios
 
 
@@ -768,6 +870,12 @@ def run(reps: int, rls_only: bool = False) -> dict[str, Any]:
                 for key, value in r.items():
                     results[f"{name}_{who}_{key}"] = value
                 print(_line(name, r))
+            for page in ("list", *SEARCHES, "detail"):
+                new, pooled = (results[f"{page}_{m}_{who}_p50_ms"] for m in ("newconn", "pooled"))
+                print(
+                    f"  {page:<16} a new connection per request → the pool: p50 {new:.1f} → "
+                    f"{pooled:.1f} ms (−{new - pooled:.1f} ms)"
+                )
             continue
         detail_urls = [reverse("casework:case-detail", args=[pk]) for pk in detail_ids]
         scenarios["detail"] = view_get(client, lambda i, urls=detail_urls: urls[i % len(urls)])
@@ -803,6 +911,9 @@ def main() -> None:
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("This benchmark needs PostgreSQL: set DATABASE_URL=postgres://...")
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_record_checkout, dispatch_uid="bench_checkout_cpu")
     spec = QUICK if args.quick else FULL
     reps = args.reps or (20 if args.quick else 60)
     call_command("migrate", verbosity=0, interactive=False)

@@ -107,6 +107,28 @@ TEMPLATES = [
 # Database: DATABASE_URL, or a SQLite file under the project (created on first run).
 _SQLITE_DEFAULT = f"sqlite:///{BASE_DIR / 'var' / 'otagai.sqlite3'}"
 DATABASES = {"default": dj_database_url.parse(env("DATABASE_URL", _SQLITE_DEFAULT), conn_max_age=0)}
+# PostgreSQL: Django's connection pool (psycopg-pool), one per process. A request takes a
+# connection on its first query and gives it back when it ends (conn_max_age=0 closes it,
+# which with a pool returns it); opening a new one costs ~10 ms of the request, more under
+# row-level security (docs/performance.md, "Sixth round: a connection pool"). What a process
+# holds at most: one per request in flight, plus one kept by each worker thread of the live
+# page (conferences/consumers/db.py: the event loop's default executor, min(32, CPUs + 4)
+# threads), so the default leaves 10 for requests beyond those. A request that finds the
+# pool empty waits DATABASE_POOL_TIMEOUT seconds, then fails with an error (a 500), never
+# hangs. DATABASE_POOL_MAX_SIZE=0: no pool, a new connection per request. docs/deploy.md.
+_LIVE_THREADS = min(32, (getattr(os, "process_cpu_count", os.cpu_count)() or 1) + 4)
+DATABASE_POOL_MAX_SIZE = int(env("DATABASE_POOL_MAX_SIZE", str(_LIVE_THREADS + 10)))
+DATABASE_POOL_TIMEOUT = float(env("DATABASE_POOL_TIMEOUT", "10"))
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL_MAX_SIZE:
+    # A connection is checked (one empty round trip) as it leaves the pool, so that one
+    # broken while idle (a database restart) is replaced instead of failing a request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": DATABASE_POOL_TIMEOUT,
+        "name": "otagai",
+    }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # An explicit file name so that a separate server process (browser tests) sees the
     # test database; the in-memory default would be private to the test process.

@@ -250,23 +250,37 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> bool:
     return True
 
 
+# What is known about one physical connection, kept with it (weakly: gone when it is). With
+# the pool (settings.DATABASE_POOL_MAX_SIZE) Django's wrapper gets another physical connection
+# at every checkout, and a physical connection outlives the request that used it:
+# - "role": the role `set_role_on_connect` left it in ("" for the login role); _UNKNOWN after
+#   `forget_role` (someone changed it by hand); no entry: a new connection, the login role;
+# - "restricted": whether its role is subject to row-level security (no key: not read yet).
+_PHYSICAL: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+_UNKNOWN = object()
+
+
 def set_role_on_connect(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    """`DATABASE_SET_ROLE`: a login role that acts as the application role (SET ROLE) on
-    every new connection — for a pooler with one login, and for tests. Without it, nothing
-    is sent: whether the role is subject to row-level security is read only when a search
-    first needs it (`restricted`)."""
+    """`DATABASE_SET_ROLE`: a login role that acts as the application role (SET ROLE) — for a
+    pooler with one login, and for tests. Django sends `connection_created` at every checkout
+    from the pool as well as for a new connection: the statement is sent only when the
+    physical connection is not already in the configured role (a new one, or one whose role
+    was set otherwise), so a pooled connection pays it once, and one returned in another role
+    (the setting changed: tests) is put back. Whether the role is subject to row-level
+    security is read only when a search first needs it (`restricted`)."""
     from django.conf import settings
 
     if connection.vendor != "postgresql":
         return
-    forget_role(connection)
     role = getattr(settings, "DATABASE_SET_ROLE", "")
-    if not role:
-        return
-    if not _ROLE.fullmatch(role):
+    if role and not _ROLE.fullmatch(role):
         raise ValueError(f"unexpected role name {role!r}")
+    raw = connection.connection
+    if _PHYSICAL.get(raw, {}).get("role", "") == role:
+        return
     with connection.cursor() as cursor:
-        cursor.execute(f"SET ROLE {role}")
+        cursor.execute(f"SET ROLE {role}" if role else "RESET ROLE")
+    _PHYSICAL[raw] = {"role": role}
 
 
 # Whether the current role is subject to row-level security at all (not a superuser, not
@@ -279,11 +293,12 @@ _RESTRICTED_SQL = (
 
 
 def forget_role(connection: BaseDatabaseWrapper) -> None:
-    """Read the role again at the next `restricted()` (after a `SET ROLE` on an open
-    connection: tests and benchmarks)."""
-    # delattr, not __dict__: `django.db.connection` is a proxy that forwards attributes.
-    with contextlib.suppress(AttributeError):
-        delattr(connection, "_otagai_rls_role")
+    """After a `SET ROLE` / `RESET ROLE` on an open connection (tests and benchmarks): read the
+    role again at the next `restricted()`, and have the next checkout of this physical
+    connection set the configured role whatever it was."""
+    raw = getattr(connection, "connection", None)
+    if raw is not None:
+        _PHYSICAL[raw] = {"role": _UNKNOWN}
 
 
 def restricted(using: str = DEFAULT_DB_ALIAS) -> bool:
@@ -293,19 +308,20 @@ def restricted(using: str = DEFAULT_DB_ALIAS) -> bool:
     (a 2-character search: 24 → 185 ms at 100,000 cases). Only speed depends on it: the
     result is the same either way.
 
-    Read once per physical connection, when first asked (most requests never search), on
-    the driver's connection: like the reader's settings, it is context rather than a query of
-    the page, and query counts do not list it."""
+    Read once per physical connection, when first asked (most requests never search), then
+    kept with it across checkouts from the pool; on the driver's connection: like the
+    reader's settings, it is context rather than a query of the page, and query counts do
+    not list it."""
     connection = connections[using]
     if connection.vendor != "postgresql":
         return False
     connection.ensure_connection()
     raw = connection.connection
-    cached = getattr(connection, "_otagai_rls_role", None)
-    if cached is not None and cached[0]() is raw:
-        return bool(cached[1])
-    with connection.wrap_database_errors:
-        row = raw.execute(_RESTRICTED_SQL).fetchone()
-    value = bool(row and row[0])
-    connection._otagai_rls_role = (weakref.ref(raw), value)  # type: ignore[attr-defined]
-    return value
+    state = _PHYSICAL.get(raw)
+    if state is None:
+        state = _PHYSICAL[raw] = {"role": ""}
+    if "restricted" not in state:
+        with connection.wrap_database_errors:
+            row = raw.execute(_RESTRICTED_SQL).fetchone()
+        state["restricted"] = bool(row and row[0])
+    return bool(state["restricted"])

@@ -162,6 +162,31 @@ def db_vendor(db) -> str:
 
 
 @pytest.fixture(autouse=True)
+def _no_connection_lost_to_the_pool() -> Any:
+    """PostgreSQL with the connection pool (settings.DATABASE_POOL_MAX_SIZE): the live page's
+    worker threads keep their connections open (conferences/consumers/db.py). In production
+    those threads live as long as the process; a test's event loop ends with the test and
+    its threads with it, still holding their connections, which the pool then counts as in
+    use for good. After such a test the pool is closed (a new one opens on the next query),
+    so that the next tests do not wait for connections that will never come back.
+
+    Autouse, so set up after pytest-django's database marker and torn down before its flush."""
+    yield
+    if connection.vendor != "postgresql" or not connection.pool or connection.in_atomic_block:
+        return
+    stats = connection.pool.get_stats()
+    held = 1 if connection.connection is not None else 0
+    if stats.get("pool_size", 0) - stats.get("pool_available", 0) > held:
+        import gc
+
+        from django.db import connections
+
+        gc.collect()  # the ended threads' connections: closed, not given back to the pool
+        connections.close_all()
+        connection.close_pool()
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(request, settings) -> None:
     # The default PBKDF2 costs ~0.3 s a user; tests do not test hashing strength. A separate
     # server process keeps its own hashers, so browser tests keep the default.

@@ -483,7 +483,7 @@ def test_restricted_is_read_once_per_connection_when_first_needed(app_role):
 
     connection.ensure_connection()
     rls.set_role_on_connect(sender=None, connection=connection)  # as on connecting
-    assert not hasattr(connection, "_otagai_rls_role")  # nothing read on connecting
+    assert "restricted" not in rls._PHYSICAL[connection.connection]  # nothing read on connecting
     with CaptureQueriesContext(connection) as ctx:
         assert rls.restricted() is False  # the tests connect as a superuser
         assert rls.restricted() is False
@@ -520,10 +520,17 @@ def test_a_new_physical_connection_reads_the_role_again(app_role):
     connection.ensure_connection()
     first = connection.connection
     assert rls.restricted() is False
-    assert connection._otagai_rls_role[0]() is first
-    # A stale entry (another physical connection's) is not trusted.
-    connection._otagai_rls_role = (lambda: object(), True)
-    assert rls.restricted() is False
+    assert rls._PHYSICAL[first]["restricted"] is False
+    # What is known is kept with the physical connection, not with Django's wrapper: another
+    # physical connection (the pool's next checkout: tests/permissions/test_pool.py) has
+    # nothing known yet.
+    other = connection.copy()
+    other.ensure_connection()
+    try:
+        assert other.connection is not first
+        assert "restricted" not in rls._PHYSICAL.get(other.connection, {})
+    finally:
+        other.close()
 
 
 def test_name_search_under_the_app_role_finds_only_what_the_reader_may_see(cast, app_role):
