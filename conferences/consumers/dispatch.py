@@ -11,7 +11,8 @@ class DirectDispatchMixin:
     """Channels (4.2+) runs `close_old_connections` in its one sync thread before *every*
     message a consumer handles, group messages included: a thread hop per delivery (435 a
     second with 30 participants), queued behind the database work of every socket, which
-    with CONN_MAX_AGE=0 also closes the connection the operations keep open. The consumers
+    (connections are not persistent: CONN_MAX_AGE is 0, pooled or not) would also give back
+    the connection the operations keep open. The consumers
     using this mixin touch the database only through `conferences.consumers.db`, which keeps
     and health-checks its own connections, so they dispatch directly."""
 
