@@ -3,7 +3,10 @@ approves in the browser; a resident's page never shows support text."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from pypdf import PdfReader
 
 from tests.conferences.minutes_helpers import SUPPORT_NOTE, WATCH_NOTE, closed_conference
 from tests.conftest import make_cast
@@ -42,6 +45,9 @@ def test_minutes_pages_fit_a_phone(otagai_server, browser):
     with page.expect_download() as download:
         page.click("form[action$='/minutes/v1/pdf/sensitive/'] button")
     assert download.value.suggested_filename.startswith(f"minutes-{conference.pk}-v1-sensitive")
+    text = _pdf_text(download.value.path())
+    assert "緊急度：中" in text and SUPPORT_NOTE in text and WATCH_NOTE in text
+    assert "佐藤美咲" in text  # the header names the reader
     # The case page links the case's minutes ledger, which lists that export.
     page.goto(f"{otagai_server.url}/cases/{cast.case.pk}/")
     page.click(f"a[href='/conferences/cases/{cast.case.pk}/minutes-ledger/']")
@@ -62,4 +68,12 @@ def test_minutes_pages_fit_a_phone(otagai_server, browser):
     with page.expect_download() as download:
         page.click("form[action$='/minutes/v1/pdf/watch/'] button")
     assert download.value.suggested_filename.startswith(f"minutes-{conference.pk}-v1-watch")
+    text = _pdf_text(download.value.path())
+    assert WATCH_NOTE in text and SUPPORT_NOTE not in text
+    assert cast.resident.last_name + cast.resident.first_name in text
     ctx.close()
+
+
+def _pdf_text(path: Path) -> str:
+    """The text of a downloaded PDF, whitespace removed (extraction breaks lines anywhere)."""
+    return "".join("".join(p.extract_text() or "" for p in PdfReader(path).pages).split())
