@@ -16,6 +16,7 @@ from casework.reporting import Report, report_rows
 from permissions import policy
 from permissions.audit import audit_record
 from permissions.models import Agency, AuditEvent, DisclosureRecord, Tier
+from permissions.people import display_name
 
 if TYPE_CHECKING:
     from django.http import HttpRequest
@@ -57,7 +58,7 @@ def report_export(
     with transaction.atomic():
         DisclosureRecord.objects.create(
             actor=actor,
-            actor_label=actor.get_full_name() or actor.get_username(),
+            actor_label=display_name(actor),
             agency=agency,
             kind=what,
             description=_("Unmet-needs report, FY%(fy)d (anonymised counts)")

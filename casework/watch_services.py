@@ -30,6 +30,7 @@ from casework.services import case_open
 from permissions import policy
 from permissions.audit import audit_record
 from permissions.models import Agency, Area, AuditEvent, Declaration, Tier
+from permissions.people import display_name
 from permissions.policy import CaseAccess
 
 
@@ -533,7 +534,7 @@ def disaster_pack_export(
     with transaction.atomic():
         DisclosureRecord.objects.create(
             actor=actor,
-            actor_label=actor.get_full_name() or actor.get_username(),
+            actor_label=display_name(actor),
             agency=agency,
             kind="disaster_list_pdf",
             description=_("Disaster-support list, %(area)s: %(n)d people")
@@ -584,7 +585,7 @@ def watch_register_export(
     with transaction.atomic():
         DisclosureRecord.objects.create(
             actor=actor,
-            actor_label=actor.get_full_name() or actor.get_username(),
+            actor_label=display_name(actor),
             agency=agency,
             kind="watch_register_pdf",
             description=_("Watch-over register, %(area)s: %(n)d households")

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from conferences.models import DEFAULT_STATEMENT, Conference, Feedback, PrepAsk, PrepSheet
 from permissions.models import Agency, Tier
+from permissions.people import display_name
 
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
@@ -16,12 +17,12 @@ DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%
 class PersonChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
         agencies = "、".join(m.agency.name for m in obj.memberships.all())
-        return f"{obj.get_full_name() or obj.get_username()}（{agencies}）"
+        return f"{display_name(obj)}（{agencies}）"
 
 
 class PersonSingle(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return obj.get_full_name() or obj.get_username()
+        return display_name(obj)
 
 
 def _people() -> Any:

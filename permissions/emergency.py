@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from permissions import policy
 from permissions.audit import audit_record
 from permissions.models import Area, AuditEvent, BreakGlass, Declaration
+from permissions.people import display_name
 
 if TYPE_CHECKING:
     from casework.models import Case
@@ -138,7 +139,7 @@ def break_glass_alert(glass: BreakGlass) -> int:
     ]
     if not recipients:
         return 0
-    who = glass.user.get_full_name() or glass.user.get_username()
+    who = display_name(glass.user)
     subject = _("Emergency access to case %(ref)s") % {"ref": glass.case.reference}
     link = settings.SITE_URL.rstrip("/") + reverse("watch:break-glass-review", args=[glass.pk])
     body = _(

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from conferences.models import ActionItem, AgendaItem, LiveRecord
+from permissions.people import display_name
 
 
 def person_name(user: Any) -> str:
     # Japanese order: family name first.
-    if user is None:
-        return ""
-    return f"{user.last_name} {user.first_name}".strip() or user.get_username()
+    return display_name(user)
 
 
 def record_data(record: LiveRecord) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from permissions import services as share_services
 from permissions.audit import audit_record
 from permissions.conferences import may_schedule_for
 from permissions.models import Agency, AuditEvent, Consent, Membership, Share, Tier
+from permissions.people import display_name
 
 if TYPE_CHECKING:
     from casework.models import Case
@@ -135,7 +136,7 @@ def conference_schedule(
     person_agency = _people_agencies(people)
     for person in people:
         if person.pk not in person_agency:
-            err("people", _("%(name)s belongs to no agency.") % {"name": person.get_full_name()})
+            err("people", _("%(name)s belongs to no agency.") % {"name": display_name(person)})
     all_agencies = {a.pk: a for a in agencies}
     for agency in Agency.objects.filter(pk__in=set(person_agency.values())):
         all_agencies.setdefault(agency.pk, agency)

@@ -255,3 +255,16 @@ def test_move_to_multilayer_from_the_conference_page(cast):
     assert Share.objects.get(case=cast.case, agency=cast.professional_agency).basis == "consent"
     form = client.get(response["Location"]).content.decode()
     assert 'value="multilayer" selected' in form
+
+
+def test_people_are_named_family_name_first(cast, live_conference):
+    """Chair, minute-taker, attendees and the action owner list: 佐藤 美咲, never 美咲 佐藤."""
+    client = cast.client_for("coordinator")
+    pages = [
+        client.get(reverse(name, args=[live_conference.pk])).content.decode()
+        for name in ("conferences:conference-detail", "conferences:conference-live")
+    ]
+    detail, live_page = pages
+    assert "佐藤 美咲" in detail and "鈴木 健" in detail
+    assert "美咲 佐藤" not in detail and "健 鈴木" not in detail
+    assert "佐藤 美咲" in live_page and "美咲 佐藤" not in live_page
