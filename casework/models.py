@@ -24,9 +24,25 @@ def long_text(label: Any, **kwargs: Any) -> models.TextField:
     return models.TextField(label, blank=True, validators=[MaxLengthValidator(MAX_TEXT)], **kwargs)
 
 
+# Old and variant forms of kanji common in family names (異体字), folded to the everyday form
+# for search only (the name itself is kept and printed as written): whoever types 高橋 or 山崎
+# finds 髙橋 and 山﨑. A frozen copy lives in migration casework 0008, which refolds the
+# stored search text: extend both together.
+NAME_VARIANTS = {
+    "髙": "高", "﨑": "崎", "嵜": "崎", "碕": "崎", "邊": "辺", "邉": "辺", "齋": "斎",
+    "齊": "斎", "斉": "斎", "澤": "沢", "濱": "浜", "濵": "浜", "廣": "広", "櫻": "桜",
+    "眞": "真", "國": "国", "嶋": "島", "嶌": "島", "德": "徳", "惠": "恵", "瀨": "瀬",
+    "槇": "槙", "實": "実", "關": "関", "藏": "蔵", "條": "条", "冨": "富", "舘": "館",
+    "萬": "万", "傳": "伝", "壽": "寿", "彌": "弥", "榮": "栄", "靜": "静", "來": "来",
+    "淺": "浅", "龍": "竜", "黑": "黒", "圓": "円", "與": "与", "驛": "駅", "戶": "戸",
+}  # fmt: skip
+_FOLD_VARIANTS = str.maketrans(NAME_VARIANTS)
+
+
 def normalize_kana(text: str) -> str:
-    """Fold text for name search: NFKC, lower case, katakana to hiragana, no spaces."""
-    text = unicodedata.normalize("NFKC", text or "").lower()
+    """Fold text for name search: NFKC, variant kanji to their everyday form, lower case,
+    katakana to hiragana, no spaces."""
+    text = unicodedata.normalize("NFKC", text or "").translate(_FOLD_VARIANTS).lower()
     folded = []
     for ch in text:
         code = ord(ch)

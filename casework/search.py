@@ -1,7 +1,9 @@
 """Name and kana search over `Case.search_text` (the household's folded names and readings).
 
 A search is a substring match on the folded text (`normalize_kana`): `いのうえ`, `イノウエ` and
-`井上` each find 井上 和子 (read いのうえ かずこ). On PostgreSQL two GIN indexes serve it
+`井上` each find 井上 和子 (read いのうえ かずこ), and `高橋` finds 髙橋 (variant kanji of family
+names fold to their everyday form: `casework.models.NAME_VARIANTS`). On PostgreSQL two GIN
+indexes serve it
 (migration casework 0007, docs/performance.md):
 
 - `case_search_trgm` (pg_trgm) for three characters or more;

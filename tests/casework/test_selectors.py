@@ -268,6 +268,27 @@ def test_kana_search_finds_a_person_written_in_kanji(cast):
         assert [c.pk for c in cases] == [cast.case.pk], q
 
 
+@pytest.mark.parametrize("q", ["山崎", "崎", "山嵜"])
+def test_a_variant_kanji_finds_the_name_as_written(cast, q):
+    """The household writes 山﨑; whoever types the everyday 崎 (or another variant) finds it,
+    and the name is still shown as written."""
+    _, cases = read_page(fresh(cast.professional), q=q)
+    assert [c.pk for c in cases] == [cast.case.pk]
+    body = cast.client_for("professional").get(reverse("casework:case-list"), {"q": q})
+    assert "山﨑さん世帯" in body.content.decode()
+
+
+def test_the_migration_refolds_search_text_stored_before_variants(cast):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("casework.migrations.0008_search_text_variants")
+    Case.objects.filter(pk=cast.case.pk).update(search_text="山﨑さん世帯 髙橋和子 たかはし")
+    migration.refold(apps, None)
+    assert Case.objects.get(pk=cast.case.pk).search_text == "山崎さん世帯 高橋和子 たかはし"
+
+
 @pytest.mark.parametrize("q", ["山﨑", "﨑", "一郎", "イチ"])
 def test_one_and_two_character_searches_find_the_person(cast, q):
     """Shorter than a trigram: served by the gram index on PostgreSQL, LIKE elsewhere."""
