@@ -160,6 +160,14 @@ REDIS_SENTINELS = [_host_port(item, 26379) for item in env_list("REDIS_SENTINELS
 # BZPOPMIN: an idle channel then raises TimeoutError and the consumer dies, dropping the socket
 # (redis/redis-py#4091). The timeout must exceed the layer's 5-s wait.
 REDIS_SOCKET_TIMEOUT = 15
+# redis-py 8 caps a connection pool at 100 connections and then raises MaxConnectionsError
+# instead of waiting: 200 live sockets of one process broadcasting at once exceed it (measured
+# with benchmarks/live_fanout.py, 20 conferences x 10). Connections are opened only as needed.
+REDIS_MAX_CONNECTIONS = int(env("REDIS_MAX_CONNECTIONS", "2000"))
+# Messages a process may have waiting in Redis (all its sockets share one queue there): above
+# it channels-redis drops new ones silently (the live page then recovers them from the log, late).
+# The default, 100, is 3 operations of a 30-person conference; messages expire after 60 s.
+CHANNEL_CAPACITY = int(env("CHANNEL_CAPACITY", "1000"))
 _redis_hosts: list[Any] = []
 if REDIS_SENTINELS:
     _sentinel_password = env("REDIS_SENTINEL_PASSWORD")
@@ -171,15 +179,26 @@ if REDIS_SENTINELS:
             "db": int(env("REDIS_DB", "0")),
             "sentinel_kwargs": {"password": _sentinel_password} if _sentinel_password else None,
             "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "max_connections": REDIS_MAX_CONNECTIONS,
         }
     ]
 elif REDIS_URL:
-    _redis_hosts = [{"address": REDIS_URL, "socket_timeout": REDIS_SOCKET_TIMEOUT}]
+    _redis_hosts = [
+        {
+            "address": REDIS_URL,
+            "socket_timeout": REDIS_SOCKET_TIMEOUT,
+            "max_connections": REDIS_MAX_CONNECTIONS,
+        }
+    ]
 if _redis_hosts:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": _redis_hosts, "prefix": env("CHANNEL_PREFIX", "otagai")},
+            "CONFIG": {
+                "hosts": _redis_hosts,
+                "prefix": env("CHANNEL_PREFIX", "otagai"),
+                "capacity": CHANNEL_CAPACITY,
+            },
         }
     }
 else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -192,6 +193,24 @@ async def test_message_goes_through_the_real_redis_channel_layer():
     await layer.group_send(group, {"type": "test.broadcast", "n": 1})
     assert (await layer.receive(channel))["n"] == 1
     await layer.group_discard(group, channel)
+    await layer.flush()
+
+
+@pytest.mark.redis
+async def test_many_broadcasts_at_once_wait_for_no_connection_cap():
+    """300 conferences of one process broadcasting in the same instant: redis-py 8 caps a pool
+    at 100 connections by default and raises instead of waiting, and channels-redis drops what
+    exceeds a process's capacity (100 by default: its sockets share one queue in Redis)."""
+    layer = get_channel_layer()
+    token = uuid.uuid4().hex
+    channels = [await layer.new_channel() for _ in range(300)]
+    for n, channel in enumerate(channels):
+        await layer.group_add(f"test-burst-{token}-{n}", channel)
+    await asyncio.gather(
+        *(layer.group_send(f"test-burst-{token}-{n}", {"type": "t", "n": n}) for n in range(300))
+    )
+    received = [await asyncio.wait_for(layer.receive(c), 30) for c in channels]
+    assert [m["n"] for m in received] == list(range(300))
     await layer.flush()
 
 
