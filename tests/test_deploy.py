@@ -40,6 +40,7 @@ def test_redis_sentinels_configure_the_channel_layer_through_sentinel():
         "db": 2,
         "sentinel_kwargs": {"password": "spw"},
         "socket_timeout": 15,
+        "max_connections": 2000,
     }
 
 
@@ -49,8 +50,9 @@ def test_without_sentinels_redis_url_is_the_one_server():
         "settings.CHANNEL_LAYERS",
     )
     assert layers["default"]["CONFIG"]["hosts"] == [
-        {"address": "redis://:pw@redis:6379/0", "socket_timeout": 15}
+        {"address": "redis://:pw@redis:6379/0", "socket_timeout": 15, "max_connections": 2000}
     ]
+    assert layers["default"]["CONFIG"]["capacity"] == 1000
 
 
 @pytest.fixture
