@@ -25,6 +25,7 @@ from permissions.conferences import (
     refresh_access,
     refresh_accesses,
 )
+from permissions.people import display_name
 from permissions.rls import reader_context, set_reader
 
 
@@ -138,7 +139,7 @@ def _presence_entry(access: ConferenceAccess, *, online: bool) -> dict[str, Any]
     agency = writer_agency(access.user, access) if access.agency_id else None
     return {
         "user": access.user.pk,
-        "name": live.person_name(access.user),
+        "name": display_name(access.user),
         "agency": agency.name if agency else "",
         "online": online,
     }

@@ -22,7 +22,7 @@ from conferences.live.apply import (
     validate_op_id,
 )
 from conferences.live.checks import MAX_OP_ID, MAX_TEXT, OpConflict, OpError
-from conferences.live.data import item_data, person_name, record_data, review_data
+from conferences.live.data import item_data, record_data, review_data
 from conferences.live.records import meeting_people
 
 __all__ = [
@@ -37,7 +37,6 @@ __all__ = [
     "live_apply",
     "meeting_people",
     "participant_exists",
-    "person_name",
     "record_data",
     "review_data",
     "state_changed",

@@ -8,11 +8,6 @@ from conferences.models import ActionItem, AgendaItem, LiveRecord
 from permissions.people import display_name
 
 
-def person_name(user: Any) -> str:
-    # Japanese order: family name first.
-    return display_name(user)
-
-
 def record_data(record: LiveRecord) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": record.pk,
@@ -20,7 +15,7 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
         "case": record.case_id,
         "tier": record.tier,
         "version": record.version,
-        "author": person_name(record.author),
+        "author": display_name(record.author),
         "agency": record.agency.name if record.agency is not None else "",
         "created_at": record.created_at.isoformat(),
         "updated_at": record.updated_at.isoformat(),
@@ -29,7 +24,7 @@ def record_data(record: LiveRecord) -> dict[str, Any]:
         data.update(
             title=record.title,
             details=record.details,
-            owner_user=person_name(record.owner_user) if record.owner_user_id else "",
+            owner_user=display_name(record.owner_user) if record.owner_user_id else "",
             owner_agency=record.owner_agency.name if record.owner_agency is not None else "",
             due_on=record.due_on.isoformat(),
             status=record.status,
