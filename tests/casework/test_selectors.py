@@ -167,14 +167,18 @@ def test_case_detail_view_queries_constant_in_household_and_timeline(
     assert before == after
 
 
-def test_chronology_for_is_one_query_with_agency_and_author(cast, django_assert_num_queries):
+def test_chronology_for_is_one_query_with_what_the_page_shows(cast, django_assert_num_queries):
     for i in range(10):
         ChronologyFactory(case=cast.case, agency=cast.council, tier=Tier.WATCH, text=f"記録{i}")
+    ChronologyFactory(case=cast.case, agency=cast.council, tier=Tier.SENSITIVE, text="要配慮")
     with django_assert_num_queries(1):
-        entries = list(selectors.chronology_for(cast.case, Tier.SENSITIVE))
-        for e in entries:
-            _ = (e.agency.name, e.author.username, e.get_tier_display())
-    assert len(entries) == 13
+        entries = selectors.chronology_for(cast.case, Tier.SENSITIVE)
+        shown = [(e["occurred_on"], e["agency_name"], e["tier_label"], e["text"]) for e in entries]
+    assert len(shown) == 14
+    assert ("社協", str(Tier.WATCH.label), "記録9") in {s[1:] for s in shown}
+    assert [e["occurred_on"] for e in entries] == sorted(e["occurred_on"] for e in entries)
+    # Only entries at or below the reader's tier.
+    assert "要配慮" not in {e["text"] for e in selectors.chronology_for(cast.case, Tier.SUPPORT)}
 
 
 def test_reading_a_case_does_not_look_up_the_export_right(cast, django_assert_num_queries):
