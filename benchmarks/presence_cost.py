@@ -5,7 +5,8 @@ PostgreSQL, the database backend's own (from /proc/<pid>/schedstat; the database
 machine). Old code (before the `presence` branch) is measured by running this file from an
 export of that tree:
 
-    DEBUG=1 SECRET_KEY=x [DATABASE_URL=postgres://…] N=300 .venv/bin/python benchmarks/presence_cost.py
+    DEBUG=1 SECRET_KEY=x [DATABASE_URL=postgres://…] N=300 \
+        .venv/bin/python benchmarks/presence_cost.py
 
 The last line printed is one JSON object.
 """
@@ -118,9 +119,7 @@ for rnd in range(3):
         for _ in range(N):
             heartbeat()
         best["beat_py"] = min(best.get("beat_py", 1e9), (time.process_time() - t) * 1000 / N)
-        best["beat_db"] = min(
-            best.get("beat_db", 1e9), (backend_cpu_ns() - backend) / 1e6 / N
-        )
+        best["beat_db"] = min(best.get("beat_db", 1e9), (backend_cpu_ns() - backend) / 1e6 / N)
 figures = {
     "code": code,
     "db": connection.vendor,
