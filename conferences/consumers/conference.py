@@ -121,7 +121,13 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         await self.channel_layer.group_add(group_name(self.conference_id), self.channel_name)
         self.joined = True
         process = await presence.liveness().arrive(self)
-        entry = await db.run(self.user, presence.join, self.access, self.channel_name, process)
+        try:
+            entry = await db.run(self.user, presence.join, self.access, self.channel_name, process)
+        except BaseException:
+            # Not here: the heartbeat must not announce this socket again.
+            self.left = True
+            presence.liveness().depart(self)
+            raise
         await self._send(self._welcome())
         await self._broadcast_presence(entry)
         refresher.register(self)
