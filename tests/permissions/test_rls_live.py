@@ -72,11 +72,14 @@ def _decode(text: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app_role_connections(settings):  # type: ignore[no-untyped-def]
-    ensure_app_role()  # committed: a transactional test
+async def app_role_connections(settings):  # type: ignore[no-untyped-def]
+    await database_sync_to_async(ensure_app_role)()  # committed: a transactional test
     yield lambda: setattr(settings, "DATABASE_SET_ROLE", ROLE)
     settings.DATABASE_SET_ROLE = ""
-    connections.close_all()  # the flush that empties the tables runs as the owner
+    # The consumers' operation thread outlives the test (asgiref keeps one for the process):
+    # its connection, opened as the application role, must not serve the next tests. The
+    # flush that empties the tables runs as the owner too.
+    await _close_everywhere()
 
 
 async def test_live_conference_under_the_app_role(cast, app_role_connections):
