@@ -71,7 +71,12 @@ from casework.views import PAGE_SIZE  # noqa: E402
 from permissions import rls  # noqa: E402
 from permissions.access import access_case  # noqa: E402
 from permissions.models import Agency, Area, Consent, Membership, Share, Tier  # noqa: E402
-from permissions.policy import ROLE_TIER_CAP, visible_case_count  # noqa: E402
+from permissions.policy import (  # noqa: E402
+    BREAK_GLASS_ROLES,
+    ROLE_TIER_CAP,
+    SUPPORTER_ROLES,
+    visible_case_count,
+)
 from tests.twofactor import complete_second_factor  # noqa: E402
 
 User = get_user_model()
@@ -514,8 +519,18 @@ def measure(scenarios: dict[str, Callable[[int], Any]], reps: int) -> dict[str, 
 # ORM path it first reads the user's memberships (one query), then counts on the shares
 # alone when nothing but visibility filters the list.
 MEMBERSHIP_SQL = """
-SELECT m.agency_id, m.role FROM permissions_membership m
+SELECT m.agency_id, m.role, a.disaster_supporter FROM permissions_membership m
 JOIN permissions_agency a ON a.id = m.agency_id WHERE m.user_id = %(user)s AND a.is_active
+"""
+# Which cases a list holds also depends on the emergency paths open to the reader right now
+# (permissions.policy.case_scope): an active break-glass of theirs, or, for a designated
+# disaster supporter, a declared disaster. Asked, as the selector asks it, only of readers
+# whose roles can take a path; the dataset has neither, so the share path then gives the rows.
+EMERGENCY_SQL = """
+SELECT EXISTS (SELECT 1 FROM permissions_breakglass g WHERE g.user_id = %(user)s
+    AND g.agency_id = ANY(%(glass_agencies)s) AND g.started_at <= %(now)s
+    AND g.expires_at > %(now)s),
+    %(supporter)s AND EXISTS (SELECT 1 FROM permissions_declaration d WHERE d.ended_at IS NULL)
 """
 ACTIVE_SHARES = """
     permissions_share s LEFT JOIN permissions_consent k ON k.id = s.consent_id
@@ -555,31 +570,61 @@ FROM page p JOIN permissions_area la ON la.id = p.life_area_id
 LEFT JOIN permissions_area sa ON sa.id = p.small_area_id
 ORDER BY p.updated_at DESC, p.id DESC
 """
+# The detail page: the case with what its "why can I see this" line shows of each of the
+# reader's active shares (agency, tier, basis, expiry, the consent's expiry; one row per share,
+# the reader's tier from them as the page computes it), the household, the timeline up to that
+# tier and, from the support tier, the need categories.
 DETAIL_SQL = [
-    f"""SELECT c.*, la.name, sa.name, u.first_name, u.last_name, {READER_TIER} AS reader_tier
-    FROM casework_case c JOIN permissions_area la ON la.id = c.life_area_id
+    """SELECT c.*, la.name, sa.name, u.first_name, u.last_name,
+        s.agency_id, s.tier, s.basis, s.may_contribute, s.coordinates, s.expires_at, a.name,
+        k.expires_on
+    FROM permissions_share s LEFT JOIN permissions_consent k ON k.id = s.consent_id
+    JOIN permissions_agency a ON a.id = s.agency_id
+    JOIN casework_case c ON c.id = s.case_id
+    JOIN permissions_area la ON la.id = c.life_area_id
     LEFT JOIN permissions_area sa ON sa.id = c.small_area_id
     JOIN auth_user u ON u.id = c.lead_coordinator_id
-    WHERE c.id = %(case)s""",
+    WHERE s.case_id = %(case)s AND s.agency_id = ANY(%(agencies)s)
+    AND (s.expires_at IS NULL OR s.expires_at > %(now)s)
+    AND (s.basis <> 'consent' OR (k.withdrawn_at IS NULL
+        AND (k.expires_on IS NULL OR k.expires_on >= %(today)s)))""",
     "SELECT * FROM casework_householdmember WHERE case_id = %(case)s ORDER BY is_subject DESC, id",
     """SELECT e.*, a.name FROM casework_chronologyentry e JOIN permissions_agency a
     ON a.id = e.agency_id WHERE e.case_id = %(case)s AND e.tier <= %(tier)s
     ORDER BY e.occurred_on, e.id""",
 ]
+DETAIL_CATEGORIES_SQL = """SELECT n.name FROM casework_case_need_categories cn
+JOIN casework_needcategory n ON n.id = cn.needcategory_id WHERE cn.case_id = %(case)s
+ORDER BY n."order", n.id"""
 
 
 def sql_params(cur: Any, user: Any) -> dict[str, Any]:
     cur.execute(MEMBERSHIP_SQL, {"user": user.pk})
     caps: dict[int, int] = {}
-    for agency, role in cur.fetchall():
+    glass_agencies, supporter = [], False
+    for agency, role, disaster_supporter in cur.fetchall():
         caps[agency] = max(caps.get(agency, 0), int(ROLE_TIER_CAP[role]))
+        if role in BREAK_GLASS_ROLES:
+            glass_agencies.append(agency)
+        supporter = supporter or (disaster_supporter and role in SUPPORTER_ROLES)
     return {
+        "user": user.pk,
         "agencies": list(caps),
         "caps": list(caps.values()),
+        "glass_agencies": glass_agencies,
+        "supporter": supporter,
         "now": timezone.now(),
         "today": timezone.localdate(),
         "limit": PAGE_SIZE,
     }
+
+
+def sql_emergency_check(cur: Any, params: dict[str, Any]) -> None:
+    if not params["glass_agencies"] and not params["supporter"]:
+        return
+    cur.execute(EMERGENCY_SQL, params)
+    if any(cur.fetchone()):
+        raise NotImplementedError("the hand SQL reads the share path only")
 
 
 def sql_list(user: Any, q: str) -> Callable[[int], tuple[int, list[int]]]:
@@ -598,6 +643,7 @@ def sql_list(user: Any, q: str) -> Callable[[int], tuple[int, list[int]]]:
                 "folded": folded,
                 "cap": selectors.LIST_COUNT_LIMIT + 1,
             }
+            sql_emergency_check(cur, params)
             if q:
                 count_sql = LIST_COUNT_SQL.format(search=search)
             elif len(params["agencies"]) == 1:
@@ -640,6 +686,8 @@ def selector_detail(user: Any, case_ids: list[int]) -> Callable[[int], None]:
         access = access_case(user, case_ids[i % len(case_ids)])
         list(selectors.case_members(access.case))
         list(selectors.chronology_for(access.case, access.tier))
+        if access.tier >= Tier.SUPPORT:  # as the page shows them (casework.views.case_detail)
+            selectors.need_category_names(access.case)
 
     return run
 
@@ -649,10 +697,15 @@ def sql_detail(user: Any, case_ids: list[int]) -> Callable[[int], None]:
         with connection.cursor() as cur:
             params = {**sql_params(cur, user), "case": case_ids[i % len(case_ids)]}
             cur.execute(DETAIL_SQL[0], params)
-            row = cur.fetchone()
-            params["tier"] = row[-1]
+            rows = cur.fetchall()
+            caps = dict(zip(params["agencies"], params["caps"], strict=True))
+            # Each share's agency and tier: the 8th and 7th columns from the end.
+            params["tier"] = max(min(r[-7], caps[r[-8]]) for r in rows)
             for sql in DETAIL_SQL[1:]:
                 cur.execute(sql, params)
+                cur.fetchall()
+            if params["tier"] >= Tier.SUPPORT:  # the need categories are support tier
+                cur.execute(DETAIL_CATEGORIES_SQL, params)
                 cur.fetchall()
 
     return run

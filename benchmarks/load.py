@@ -466,8 +466,11 @@ async def run_all(args: argparse.Namespace, plans: list, browsers: list, servers
 
     stats, participants, elapsed, unanswered, loads = await drive(args, plans, browsers, servers)
     mismatched, presence_bad, details = await settle_and_compare(participants)
-    # Presence rows with no socket behind them (a killed process cannot remove its own).
-    stale = await asyncio.to_thread(Presence.objects.count) - len(participants)
+    # Presence rows with no socket behind them (a killed process cannot remove its own: the
+    # survivor sweeps them within PRESENCE_STALE_SECONDS + PRESENCE_HEARTBEAT_SECONDS).
+    # Participants away for a while (closed the page, coming back) have no socket.
+    here = sum(1 for p in participants if not p.leaving)
+    stale = await asyncio.to_thread(Presence.objects.count) - here
     for p in participants:
         p.leaving = True
         await p.ws.close()

@@ -81,6 +81,7 @@ class View:
         self.current_item: int | None = None
         self.state = ""
         self.presence: dict[int, bool] = {}
+        self.presence_versions: dict[int, int] = {}
 
     def load(self, snap: dict[str, Any]) -> None:
         for kind in RECORD_KINDS:
@@ -89,7 +90,24 @@ class View:
         self.agenda = [i["id"] for i in snap["agenda"]]
         self.current_item = snap["current_item"]
         self.state = snap["state"]
-        self.presence = {p["user"]: True for p in snap["presence"]}
+        self.presence_state(snap)
+
+    def presence_state(self, state: dict[str, Any]) -> None:
+        """A snapshot's or resume's presence, merged by version as the page does."""
+        for p in state.get("presence", []):
+            self.set_presence({**p, "online": True})
+        for p in state.get("presence_gone", []):
+            self.set_presence({**p, "online": False})
+
+    def set_presence(self, p: dict[str, Any]) -> None:
+        """One person's presence, applied only when newer (docs/live-protocol.md)."""
+        if p["version"] <= self.presence_versions.get(p["user"], 0):
+            return
+        self.presence_versions[p["user"]] = p["version"]
+        if p["online"]:
+            self.presence[p["user"]] = True
+        else:
+            self.presence.pop(p["user"], None)
 
     def apply(self, frame: dict[str, Any]) -> dict[str, Any] | None:
         """Apply an event; return the record it carries (for the fan-out timing)."""
@@ -234,11 +252,10 @@ class Participant:
                 self._fanout(record)
         elif kind == "synced":
             self.last_seq = max(self.last_seq, frame["seq"])
+            self.view.presence_state(frame)  # resumed: who is here now, who left
             self.synced.set()
         elif kind == "presence":
-            self.view.presence[frame["user"]] = frame["online"]
-            if not frame["online"]:
-                self.view.presence.pop(frame["user"], None)
+            self.view.set_presence(frame)
         elif kind in ("ack", "error", "conflict"):
             self._answer(frame)
         elif kind == "ack_required":

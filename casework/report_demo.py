@@ -19,7 +19,11 @@ from permissions.models import Area
 
 N_CASES = 30
 N_CONFERENCES = 15
-ACTION_STATUSES = ["done", "done", "not_done", "cancelled", "open", "in_progress"]
+# Past meetings' follow-ups, all settled: an open one would sit on the demo coordinator's
+# dashboard as an overdue item about a case she cannot open.
+ACTION_STATUSES = ["done", "done", "not_done", "cancelled", "done", "not_done"]
+NOT_DONE_REASONS = ["circumstances_changed", "not_undertaken"]
+ACTION_TITLES = ["見守り訪問の頻度を相談する", "家計相談窓口につなぐ", "地域の居場所を紹介する"]
 TOPICS = ["isolation", "transport", "gap"]
 COVERAGE = ["not_covered", "not_covered", "not_covered", "partly", "covered"]
 
@@ -70,7 +74,7 @@ def seed_report_demo() -> dict[str, int]:
         starts = case.opened_at + min(dt.timedelta(days=3 + i % 10), (now - case.opened_at) / 2)
         conference = Conference.objects.create(
             kind=Conference.Kind.MULTILAYER if i % 3 == 0 else Conference.Kind.SUPPORT_MEETING,
-            title=f"統計デモ会議{i + 1:02d}",
+            title=f"{case.life_area.name}圏域 過去の会議 {i + 1:02d}",
             starts_at=starts,
             chair=coordinator,
             created_by=coordinator,
@@ -84,13 +88,16 @@ def seed_report_demo() -> dict[str, int]:
             conference=conference, topic=TOPICS[i % 3], area=case.life_area, tagged_by=coordinator
         )
         for j in range(2):
+            status = ACTION_STATUSES[(2 * i + j) % len(ACTION_STATUSES)]
+            reason = NOT_DONE_REASONS[i % len(NOT_DONE_REASONS)] if status == "not_done" else ""
             ActionItem.objects.create(
                 conference=conference,
                 author=coordinator,
                 owner_user=coordinator,
-                title="—",
+                title=ACTION_TITLES[(i + j) % len(ACTION_TITLES)],
                 due_on=timezone.localdate(starts) + dt.timedelta(days=14),
-                status=ACTION_STATUSES[(2 * i + j) % len(ACTION_STATUSES)],
+                status=status,
+                status_reason=reason,
                 created_at=starts,
                 updated_at=starts,
             )

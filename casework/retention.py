@@ -31,7 +31,7 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from guardian.models import GroupObjectPermission, UserObjectPermission
@@ -64,6 +64,17 @@ from permissions.models import AuditEvent, BreakGlass, Consent, Share
 
 # Who the audit log names for a run (no person runs it: cron or a timer does).
 ACTOR_LABEL = "apply_retention"
+
+
+def _retention_reason(closed_at: dt.datetime, days: int) -> str:
+    # Written once, for every later reader of the audit trail: in the site's language (Japanese
+    # by default), not in whatever language the command happened to run in.
+    with translation.override(settings.LANGUAGE_CODE):
+        return _("Closed on %(date)s; retention period %(days)s days.") % {
+            "date": f"{timezone.localtime(closed_at):%Y-%m-%d}",
+            "days": days,
+        }
+
 
 # The text fields of the case emptied on the stub (the label becomes the reference).
 CASE_TEXT_FIELDS = (
@@ -300,7 +311,7 @@ def _purge(case_id: int, cutoff: dt.datetime, days: int) -> CasePlan | None:
         actor_label=ACTOR_LABEL,
         action=AuditEvent.Action.RETENTION,
         case_id=case.pk,
-        reason=f"closed {case.closed_at:%Y-%m-%d}, retention period {days} days",
+        reason=_retention_reason(case.closed_at, days),
         detail={
             "reference": plan.reference,
             "closed_at": plan.closed_at.isoformat(),

@@ -121,7 +121,7 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _field_value(case, name: str) -> str:  # type: ignore[no-untyped-def]
     if name == "need_categories":
-        return "、".join(c.name for c in case.need_categories.all()) or "—"
+        return "、".join(selectors.need_category_names(case)) or "—"
     field = case._meta.get_field(name)
     value = getattr(case, name)
     if field.choices:

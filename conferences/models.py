@@ -211,15 +211,54 @@ class Participant(models.Model):
 
 
 class Presence(models.Model):
-    """One open live connection (who is here now). Rows go with the connection."""
+    """One open live connection (who is here now). Rows go with the connection; the rows of a
+    server process that stopped beating (killed, crashed) are ignored, then swept
+    (conferences/consumers/presence.py, docs/live-protocol.md "Presence")."""
 
     conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=200, unique=True)
     connected_at = models.DateTimeField(default=timezone.now)
+    # The LiveProcess holding the socket (no foreign key: a row may outlive its process's row
+    # for a moment, and is then treated as that of a dead process).
+    process = models.CharField(max_length=100, default="", db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["conference", "user"], name="presence_conf_user")]
 
     def __str__(self) -> str:
         return f"{self.conference_id}: {self.user_id}"
+
+
+class PresenceVersion(models.Model):
+    """The version of one person's presence at one meeting: every change of their presence
+    rows (join, leave, sweep) takes this row's lock and the next number, in the transaction
+    that changes them, so the presence frames of one person are totally ordered and a page
+    keeps only the newest."""
+
+    conference = models.ForeignKey(Conference, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(USER, on_delete=models.CASCADE, related_name="+")
+    version = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["conference", "user"], name="presence_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conference_id}: {self.user_id} v{self.version}"
+
+
+class LiveProcess(models.Model):
+    """A server process (one event loop) holding live sockets, with the database time of its
+    last heartbeat. Presence rows of a process not seen for PRESENCE_STALE_SECONDS are no
+    longer shown, and are swept by the live processes."""
+
+    id = models.CharField(max_length=100, primary_key=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.id
 
 
 class PrepSheet(models.Model):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from conferences.events import frame_for, message_for
@@ -18,11 +20,13 @@ from conferences.models import (
     ConferenceEvent,
     Decision,
     Feedback,
+    LiveProcess,
     LiveRecord,
     Note,
     Participant,
     PrepAsk,
     Presence,
+    PresenceVersion,
 )
 from permissions.conferences import ConferenceAccess, conferences_visible_to
 from permissions.models import Tier
@@ -105,24 +109,69 @@ def attendance(conference: Conference) -> list[Participant]:
     return list(Participant.objects.filter(conference=conference).select_related("user", "agency"))
 
 
-def presence(conference: Conference) -> list[dict[str, Any]]:
+def live_processes() -> QuerySet[LiveProcess]:
+    """Server processes seen within PRESENCE_STALE_SECONDS (database time)."""
+    cutoff = Now() - dt.timedelta(seconds=settings.PRESENCE_STALE_SECONDS)
+    return LiveProcess.objects.filter(seen_at__gte=cutoff)
+
+
+def alive_presence() -> QuerySet[Presence]:
+    """Presence rows of live processes: a killed process's rows are not shown."""
+    return Presence.objects.filter(process__in=live_processes().values("id"))
+
+
+def presence(conference: Conference) -> dict[str, list[dict[str, Any]]]:
+    """Who is here now (`presence`) and who was and left (`presence_gone`), each with the
+    version of their presence (conferences/consumers/presence.py)."""
+    return presence_of([conference.pk])[conference.pk]
+
+
+def presence_of(conference_ids: list[int]) -> dict[int, dict[str, list[dict[str, Any]]]]:
+    """`presence` of several conferences in two queries. One statement reads the versions and
+    the presence together, so a version always goes with the state it numbers."""
+    here_q = alive_presence().filter(
+        conference_id=OuterRef("conference_id"), user_id=OuterRef("user_id")
+    )
     rows = (
-        Presence.objects.filter(conference=conference)
-        .values("user_id", "user__last_name", "user__first_name", "user__username")
-        .distinct()
+        PresenceVersion.objects.filter(conference_id__in=conference_ids)
+        .annotate(here=Exists(here_q))
+        .values(
+            "conference_id",
+            "user_id",
+            "version",
+            "here",
+            "user__last_name",
+            "user__first_name",
+            "user__username",
+        )
     )
-    agencies = dict(
-        Participant.objects.filter(conference=conference).values_list("user_id", "agency__name")
-    )
-    people = {}
+    agencies = {
+        (c, u): name
+        for c, u, name in Participant.objects.filter(conference_id__in=conference_ids).values_list(
+            "conference_id", "user_id", "agency__name"
+        )
+    }
+    out: dict[int, dict[str, list[dict[str, Any]]]] = {
+        c: {"presence": [], "presence_gone": []} for c in conference_ids
+    }
     for r in rows:
+        mine = out[r["conference_id"]]
+        if not r["here"]:
+            mine["presence_gone"].append({"user": r["user_id"], "version": r["version"]})
+            continue
         name = f"{r['user__last_name']} {r['user__first_name']}".strip() or r["user__username"]
-        people[r["user_id"]] = {
-            "user": r["user_id"],
-            "name": name,
-            "agency": agencies.get(r["user_id"]) or "",
-        }
-    return sorted(people.values(), key=lambda p: (p["agency"], p["name"]))
+        mine["presence"].append(
+            {
+                "user": r["user_id"],
+                "name": name,
+                "agency": agencies.get((r["conference_id"], r["user_id"])) or "",
+                "version": r["version"],
+            }
+        )
+    for mine in out.values():
+        mine["presence"].sort(key=lambda p: (p["agency"], p["name"]))
+        mine["presence_gone"].sort(key=lambda p: p["user"])
+    return out
 
 
 def reviews_for(access: ConferenceAccess) -> list[dict[str, Any]]:
@@ -157,7 +206,7 @@ def snapshot(access: ConferenceAccess) -> dict[str, Any]:
         "decisions": [record_data(r) for r in records_for(access, Decision)],
         "actions": [record_data(r) for r in records_for(access, ActionItem)],
         "reviews": reviews_for(access),
-        "presence": presence(conference),
+        **presence(conference),
     }
 
 

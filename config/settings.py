@@ -271,6 +271,19 @@ if _smtp_host:
 else:
     MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
 
+# --- Live presence ---------------------------------------------------------------------------
+# Every server process holding live sockets beats every PRESENCE_HEARTBEAT_SECONDS; the
+# presence of a process not seen for PRESENCE_STALE_SECONDS (killed, crashed, cut off from the
+# database) is no longer shown, and the live processes sweep it and tell the pages, so a
+# crash's people leave every page within PRESENCE_STALE_SECONDS + PRESENCE_HEARTBEAT_SECONDS
+# (docs/live-protocol.md, "Presence").
+PRESENCE_HEARTBEAT_SECONDS = float(env("PRESENCE_HEARTBEAT_SECONDS", "5"))
+PRESENCE_STALE_SECONDS = float(env("PRESENCE_STALE_SECONDS", "15"))
+if PRESENCE_STALE_SECONDS < 2 * PRESENCE_HEARTBEAT_SECONDS:
+    raise ImproperlyConfigured(
+        "PRESENCE_STALE_SECONDS must be at least twice PRESENCE_HEARTBEAT_SECONDS"
+    )
+
 # --- Sessions -------------------------------------------------------------------------------
 # A session ends after SESSION_IDLE_MINUTES without a request (default 30): a request
 # renews the server-side expiry (at most once a minute, config.twofactor), and the cookie

@@ -30,6 +30,8 @@ def test_fault_loses_nothing_acknowledged_and_views_equal_the_database():
     # A database of its own (load.py drops and recreates it), beside the test database.
     url = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}_loadcheck"))
     env = {**os.environ, "DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    # The killed process's presence is swept within 2.5 s, before the views are compared.
+    env |= {"PRESENCE_HEARTBEAT_SECONDS": "0.5", "PRESENCE_STALE_SECONDS": "2"}
     args = [
         sys.executable, "benchmarks/load.py", "--conferences", "2", "--participants", "3",
         "--users", "4", "--background", "20", "--duration", "6", "--think", "0.8",
@@ -46,3 +48,5 @@ def test_fault_loses_nothing_acknowledged_and_views_equal_the_database():
     assert figures["unanswered"] == 0, run.stdout
     assert figures["mismatched_views"] == 0, run.stdout
     assert figures["errors"] == 0, run.stdout
+    assert figures["presence_mismatched"] == 0, run.stdout
+    assert figures["stale_presence_rows"] == 0, run.stdout

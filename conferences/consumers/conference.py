@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
 from conferences import live
-from conferences.consumers import db, refresher
+from conferences.consumers import db, presence, refresher
 from conferences.consumers.dispatch import DirectDispatchMixin
 from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
@@ -64,6 +64,9 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         self.user = self.scope.get("user")
         self.lang = language_from_scope(self.scope)
         self.joined = False
+        self.left = False
+        # The presence version of each person this socket's page holds (frames, snapshot).
+        self.presence_held: dict[int, int] = {}
         self.cursor = None
         self.buffer: dict[int, dict[str, Any]] = {}
         self.pending_seq: int | None = None
@@ -106,7 +109,10 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
             await self.channel_layer.group_discard(
                 group_name(self.conference_id), self.channel_name
             )
-            entry = await db.run(self.user, db.presence_leave, self.access, self.channel_name)
+            # Before the leave takes its lock: a heartbeat's re-announce must not put it back.
+            self.left = True
+            presence.liveness().depart(self)
+            entry = await db.run(self.user, presence.leave, self.access, self.channel_name)
             await self._broadcast_presence(entry)
 
     # --- joining -----------------------------------------------------------------------------
@@ -114,7 +120,14 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
     async def _join(self) -> None:
         await self.channel_layer.group_add(group_name(self.conference_id), self.channel_name)
         self.joined = True
-        entry = await db.run(self.user, db.presence_join, self.access, self.channel_name)
+        process = await presence.liveness().arrive(self)
+        try:
+            entry = await db.run(self.user, presence.join, self.access, self.channel_name, process)
+        except BaseException:
+            # Not here: the heartbeat must not announce this socket again.
+            self.left = True
+            presence.liveness().depart(self)
+            raise
         await self._send(self._welcome())
         await self._broadcast_presence(entry)
         refresher.register(self)
@@ -133,9 +146,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         }
 
     async def _broadcast_presence(self, entry: dict[str, Any]) -> None:
-        await self.channel_layer.group_send(
-            group_name(self.conference_id), {"type": "conference.presence", "presence": entry}
-        )
+        await presence.broadcast(self.conference_id, entry)
 
     # --- receiving ---------------------------------------------------------------------------
 
@@ -252,6 +263,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
         frames, upto, snap, present = await db.run_read(self.user, db.catch_up, self.access, after)
+        presence.hold(self.presence_held, snap or present or {})
         if snap is not None:
             await self._send(snap)
         else:
@@ -261,7 +273,7 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         self.buffer = {s: m for s, m in self.buffer.items() if s > upto}
         synced: dict[str, Any] = {"type": "synced", "seq": upto}
         if present is not None:
-            synced["presence"] = present
+            synced.update(present)  # presence, presence_gone
         await self._send(synced)
         await self._drain()
 
@@ -285,7 +297,15 @@ class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketC
         refresher.wake(self.conference_id)
 
     async def conference_presence(self, message: dict[str, Any]) -> None:
-        await self._send({"type": "presence", **message["presence"]})
+        await self.presence_send([message["presence"]])
+
+    async def presence_send(self, entries: list[dict[str, Any]]) -> None:
+        """Pass on the presence entries newer than what the page holds (a frame late or
+        duplicated is dropped; the heartbeat's re-read brings what the layer lost)."""
+        for entry in entries:
+            if entry["version"] > self.presence_held.get(entry["user"], 0):
+                self.presence_held[entry["user"]] = entry["version"]
+                await self._send({"type": "presence", **entry})
 
     async def _drain(self) -> None:
         if self.holding:

@@ -17,15 +17,13 @@ from django.utils.translation import gettext as _
 
 from conferences import events, live, selectors, services
 from conferences.events import message_for
-from conferences.live.checks import writer_agency
-from conferences.models import Conference, ConferenceEvent, Presence
+from conferences.models import Conference, ConferenceEvent
 from permissions.conferences import (
     ConferenceAccess,
     conference_access,
     refresh_access,
     refresh_accesses,
 )
-from permissions.people import display_name
 from permissions.rls import reader_context, set_reader
 
 
@@ -116,33 +114,7 @@ def acknowledge(user: Any, access: ConferenceAccess, lang: str) -> None:
         services.conference_acknowledge(actor=user, access=access)
 
 
-def presence_join(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
-    # One INSERT … ON CONFLICT DO NOTHING (a channel joins once), not get_or_create's SELECT
-    # and savepointed INSERT.
-    Presence.objects.bulk_create(
-        [Presence(channel_name=channel_name, conference_id=access.conference.pk, user=access.user)],
-        ignore_conflicts=True,
-    )
-    services.participant_joined(access=access)
-    return _presence_entry(access, online=True)
-
-
-def presence_leave(access: ConferenceAccess, channel_name: str) -> dict[str, Any]:
-    Presence.objects.filter(channel_name=channel_name).delete()
-    online = Presence.objects.filter(conference_id=access.conference.pk, user=access.user).exists()
-    return _presence_entry(access, online=online)
-
-
-def _presence_entry(access: ConferenceAccess, *, online: bool) -> dict[str, Any]:
-    # The agency from the memberships the access was read with (no query), as the writer's
-    # agency of an operation is.
-    agency = writer_agency(access.user, access) if access.agency_id else None
-    return {
-        "user": access.user.pk,
-        "name": display_name(access.user),
-        "agency": agency.name if agency else "",
-        "online": online,
-    }
+# Presence (join, leave, heartbeat, sweep): conferences/consumers/presence.py.
 
 
 # --- operations ----------------------------------------------------------------------------------
@@ -206,10 +178,11 @@ def apply_op(
 
 def catch_up(
     access: ConferenceAccess, after: int
-) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None, list[dict[str, Any]] | None]:
+) -> tuple[list[dict[str, Any]], int, dict[str, Any] | None, dict[str, Any] | None]:
     """(frames after `after` this reader may read, the sequence they reach, or a snapshot;
-    and, when resuming without a snapshot, who is here now). Presence is not in the log, so
-    a resuming client learns from this list who came and went while it was away."""
+    and, when resuming without a snapshot, who is here now and who left, with versions).
+    Presence is not in the log, so a resuming client learns from these who came and went
+    while it was away."""
     upto = selectors.last_seq(access.conference.pk)
     if after <= 0 or after > upto:
         snap = selectors.snapshot(access)

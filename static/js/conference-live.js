@@ -242,12 +242,23 @@
     }
   }
 
+  // Presence: each person's entries carry a version (docs/live-protocol.md, "Presence");
+  // only a newer one is applied, whatever order frames, snapshots and resumes arrive in.
+  var presenceVersions = {};
   function setPresence(p) {
+    if (p.version !== undefined) {
+      if (p.version <= (presenceVersions[p.user] || 0)) return;
+      presenceVersions[p.user] = p.version;
+    }
     var list = $("presence");
     var li = list.querySelector('li[data-user="' + p.user + '"]');
     if (!p.online) { if (li) li.remove(); return; }
     if (!li) { li = document.createElement("li"); li.dataset.user = p.user; list.appendChild(li); }
     li.textContent = p.name + (p.agency ? "（" + p.agency + "）" : "");
+  }
+  function setPresenceState(s) {  // a snapshot's or resume's: who is here, who left
+    (s.presence || []).forEach(function (p) { p.online = true; setPresence(p); });
+    (s.presence_gone || []).forEach(function (p) { p.online = false; setPresence(p); });
   }
 
   function renderSnapshot(s) {
@@ -255,8 +266,7 @@
     s.notes.forEach(function (r) { upsert("note", r); });
     s.decisions.forEach(function (r) { upsert("decision", r); });
     s.actions.forEach(function (r) { upsert("action", r); });
-    $("presence").replaceChildren();
-    s.presence.forEach(function (p) { p.online = true; setPresence(p); });
+    setPresenceState(s);
     if (s.current_item) setCurrent(s.current_item);
     reorder(s.agenda.map(function (i) { return i.id; }));
     setState(s.state);
@@ -368,10 +378,7 @@
           if (f.seq > seq) { applyEvent(f); seq = f.seq; }
           break;
         case "synced":
-          if (f.presence) {  // resumed: who is here now (presence is not replayed)
-            $("presence").replaceChildren();
-            f.presence.forEach(function (p) { p.online = true; setPresence(p); });
-          }
+          if (f.presence) setPresenceState(f);  // resumed (presence is not replayed)
           seq = Math.max(seq, f.seq); synced = true; retry = 0;
           setConn("connected"); flush();
           break;

@@ -186,3 +186,28 @@ def test_resident_may_add_to_timeline_but_not_edit_the_case(cast):
     response = client.post(add, {"occurred_on": "2026-01-05", "tier": "1", "text": "訪問、元気"})
     assert response.status_code == 302
     assert cast.case.chronology.filter(text="訪問、元気", tier=1).exists()
+
+
+@pytest.mark.parametrize(
+    ("who", "shown", "hidden"),
+    [
+        ("coordinator", [WATCH_CHRONO, SUPPORT_CHRONO, SENSITIVE_CHRONO], []),
+        ("professional", [WATCH_CHRONO, SUPPORT_CHRONO], [SENSITIVE_CHRONO]),
+        ("resident", [WATCH_CHRONO], [SUPPORT_CHRONO, SENSITIVE_CHRONO]),
+    ],
+)
+def test_timeline_entries_show_their_source_agency_and_tier(cast, who, shown, hidden):
+    from casework.models import ChronologyEntry
+
+    body = cast.client_for(who).get(case_urls(cast)["detail"]).content.decode()
+    timeline = body.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    items = timeline.split("<li>")[1:]
+    assert len(items) == len(shown)
+    for text in shown:
+        entry = ChronologyEntry.objects.select_related("agency").get(text=text)
+        [item] = [i for i in items if text in i]
+        assert entry.agency.name in item
+        assert entry.tier_label in item
+        assert entry.occurred_on.isoformat() in item
+    for text in hidden:
+        assert text not in body

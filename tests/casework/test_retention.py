@@ -277,7 +277,8 @@ def test_run_keeps_the_audit_trail_ledger_and_minutes_and_writes_one_event(cast,
     assert event["action"] == AuditEvent.Action.RETENTION
     assert event["actor_id"] is None
     assert event["actor_label"] == ACTOR_LABEL
-    assert old_case.closed_at.strftime("%Y-%m-%d") in event["reason"]
+    assert timezone.localtime(old_case.closed_at).strftime("%Y-%m-%d") in event["reason"]
+    assert "保存期間" in event["reason"]  # the site's language, whatever the command ran in
     detail = event["detail"]
     assert detail["reference"] == old_case.reference
     assert detail["removed"]["household members"] == 1

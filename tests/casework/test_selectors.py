@@ -19,7 +19,7 @@ from casework.models import Case, NeedCategory
 from casework.search import name_search_q
 from casework.services import case_refresh_search
 from permissions.models import Consent, Membership, Share, Tier
-from permissions.policy import cases_visible_to, visible_case_count
+from permissions.policy import cases_visible_to, tier_for, visible_case_count
 from tests.factories import (
     AgencyFactory,
     CaseFactory,
@@ -167,14 +167,18 @@ def test_case_detail_view_queries_constant_in_household_and_timeline(
     assert before == after
 
 
-def test_chronology_for_is_one_query_with_agency_and_author(cast, django_assert_num_queries):
+def test_chronology_for_is_one_query_with_what_the_page_shows(cast, django_assert_num_queries):
     for i in range(10):
         ChronologyFactory(case=cast.case, agency=cast.council, tier=Tier.WATCH, text=f"記録{i}")
+    ChronologyFactory(case=cast.case, agency=cast.council, tier=Tier.SENSITIVE, text="要配慮")
     with django_assert_num_queries(1):
-        entries = list(selectors.chronology_for(cast.case, Tier.SENSITIVE))
-        for e in entries:
-            _ = (e.agency.name, e.author.username, e.get_tier_display())
-    assert len(entries) == 13
+        entries = selectors.chronology_for(cast.case, Tier.SENSITIVE)
+        shown = [(e["occurred_on"], e["agency_name"], e["tier_label"], e["text"]) for e in entries]
+    assert len(shown) == 14
+    assert ("社協", str(Tier.WATCH.label), "記録9") in {s[1:] for s in shown}
+    assert [e["occurred_on"] for e in entries] == sorted(e["occurred_on"] for e in entries)
+    # Only entries at or below the reader's tier.
+    assert "要配慮" not in {e["text"] for e in selectors.chronology_for(cast.case, Tier.SUPPORT)}
 
 
 def test_reading_a_case_does_not_look_up_the_export_right(cast, django_assert_num_queries):
@@ -336,6 +340,28 @@ def test_need_categories_on_the_list_follow_the_readers_tier(cast):
     assert as_resident.visible_categories == []
     assert as_professional.reader_tier == Tier.SUPPORT
     assert as_professional.visible_categories == [NeedCategory.objects.first().name]
+
+
+@pytest.mark.parametrize("who", ["coordinator", "professional", "resident"])
+@pytest.mark.parametrize("agencies", [1, 2])
+def test_list_reader_tier_is_the_policys_tier(cast, who, agencies):
+    """`reader_tier` on the list (one share per case and agency: a reader of one agency reads
+    its share's tier, capped; one capped at the watch tier reads that, with no subquery) is
+    the tier `case_access` gives, case by case, also for a reader of two agencies."""
+    cases = add_cases(cast, 3)
+    user = getattr(cast, who)
+    if agencies == 2:
+        second = AgencyFactory(name="第二の機関")
+        MembershipFactory(user=user, agency=second, role=Membership.Role.RESIDENT)
+        ShareFactory(case=cases[0], agency=second, tier=Tier.SENSITIVE)
+        only_second = CaseFactory(label="第二のみさん世帯", lead_coordinator=cast.coordinator)
+        ShareFactory(case=only_second, agency=second, tier=Tier.SENSITIVE)
+    Share.objects.filter(case=cases[1]).update(tier=Tier.WATCH)
+    reader = fresh(user)
+    listed = {c.pk: c.reader_tier for c in cases_visible_to(reader)}
+    assert len(listed) == 4 + (agencies == 2)
+    for case in Case.objects.filter(pk__in=listed):
+        assert listed[case.pk] == tier_for(fresh(user), case), (who, case.label)
 
 
 def test_expired_share_leaves_the_list_and_its_count(cast):
