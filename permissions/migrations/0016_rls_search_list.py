@@ -4,7 +4,7 @@ A search of the list under RLS ran `otagai_rls_case_search` (0012) for the match
 every match from the case table again — its policy (the reader's share, probed per row), the
 application's own share filter (probed again) and its `LIKE` — to sort them and keep the
 first 1,001: three share checks per match, 27 ms of a council search's ~31 ms of database CPU
-at 100,000 cases (1,671 matches for いのうえ; docs/performance.md, "Eighth round").
+at 100,000 cases (1,671 matches for いのうえ; docs/performance.md, "Ninth round").
 
 `otagai_rls_case_search_list(folded, lim)` returns, in the list's order (`updated_at` then id,
 newest first) and at most `lim` of them, the matches open to the reader through an active

@@ -811,6 +811,14 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
     assert _list_search(big_user, "イノウエ", status="open")[0] == _listed_by_the_application(
         big_user, "いのうえ", status="open"
     )
+    # There the function is read from the FROM clause: a Function Scan keeps its rows across
+    # the rescans of a nested loop, where a call in the target list ran again for each row.
+    queries = _list_search(big_user, "イノウエ", status="open")[2]
+    sql = next(sql for sql in queries if "otagai_rls_case_search(" in sql)
+    with as_app_role(), rls.reader_context(big_user), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Function Scan on otagai_rls_case_search m" in plan, plan
 
 
 def test_list_search_under_the_app_role_still_finds_a_break_glass_case(cast, app_role):
