@@ -100,7 +100,8 @@ def case_list_page(
     joining every case the reader may see) and the page is read in list order from the index.
     Filtered, one query returns the ids of the first LIST_COUNT_LIMIT + 1 matches in list
     order: the count and the page both come from it, and only the page's rows are read in
-    full — still through `cases_visible_to` (docs/performance.md)."""
+    full — still through `cases_visible_to` (docs/performance.md). Under row-level security
+    a name search alone takes those ids from `casework.search.rls_list_matches`."""
     scope = case_scope(user)
     visible = cases_visible_to(user, scope)  # built once, for the matches and the page's rows
     qs = case_list(user, visible=visible, **filters).only(*LIST_FIELDS)
