@@ -10,7 +10,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from casework.models import Case, ChronologyEntry, HouseholdMember, normalize_kana
-from casework.search import name_search_q
+from casework.search import name_search_q, rls_list_matches
 from permissions import rls
 from permissions.models import AuditEvent, Share, Tier
 from permissions.policy import CaseScope, case_scope, cases_visible_to, visible_case_count
@@ -43,7 +43,10 @@ def case_list(
             # Under row-level security the conditions alone could not use the search indexes:
             # the matches come from them first, through a function that runs as its owner and
             # applies the reader's case rule itself (docs/permissions.md, "Row-level security").
-            qs = qs.filter(pk__in=RawSQL("SELECT otagai_rls_case_search(%s)", [normalize_kana(q)]))
+            # From its FROM clause: a rescan (the inner side of a nested loop, when other
+            # filters narrow the cases) reads its kept rows again instead of calling it again.
+            matches = RawSQL("SELECT m FROM otagai_rls_case_search(%s) m", [normalize_kana(q)])
+            qs = qs.filter(pk__in=matches)
     if life_area:
         qs = qs.filter(Q(life_area_id=life_area))
     if small_area:
@@ -97,14 +100,17 @@ def case_list_page(
     joining every case the reader may see) and the page is read in list order from the index.
     Filtered, one query returns the ids of the first LIST_COUNT_LIMIT + 1 matches in list
     order: the count and the page both come from it, and only the page's rows are read in
-    full — still through `cases_visible_to` (docs/performance.md)."""
+    full — still through `cases_visible_to` (docs/performance.md). Under row-level security
+    a name search alone takes those ids from `casework.search.rls_list_matches`."""
     scope = case_scope(user)
     visible = cases_visible_to(user, scope)  # built once, for the matches and the page's rows
     qs = case_list(user, visible=visible, **filters).only(*LIST_FIELDS)
     if not any(filters.values()):
         count = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1, scope=scope)
         return CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=count).get_page(page)
-    ids = list(qs.values_list("pk", flat=True)[: LIST_COUNT_LIMIT + 1])
+    ids = rls_list_matches(user, scope, filters, limit=LIST_COUNT_LIMIT + 1)
+    if ids is None:
+        ids = list(qs.values_list("pk", flat=True)[: LIST_COUNT_LIMIT + 1])
     paginator = CappedPaginator(ids, per_page, limit=LIST_COUNT_LIMIT, count=len(ids))
     result = paginator.get_page(page)
     page_ids = list(result.object_list)

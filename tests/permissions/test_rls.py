@@ -697,6 +697,151 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
     assert listed.pk in _searched_by_function(cast.resident, "井上")
 
 
+def _list_search(user: Any, q: str, **filters: Any) -> tuple[list[int], int, list[str]]:
+    """The matches' ids (all pages), the count and the SQL a search of the list ran, under the
+    application role: what the page shows and counts."""
+    from django.test.utils import CaptureQueriesContext
+
+    from casework import selectors
+
+    user._otagai_memberships = None
+    with as_app_role(), rls.reader_context(user), CaptureQueriesContext(connection) as ctx:
+        first = selectors.case_list_page(user, page=1, per_page=100, q=q, **filters)
+        found = [c.pk for c in first.object_list]
+        for number in first.paginator.page_range[1:]:
+            page = selectors.case_list_page(user, page=number, per_page=100, q=q, **filters)
+            found += [c.pk for c in page.object_list]
+    return found, first.paginator.count, [x["sql"] for x in ctx.captured_queries]
+
+
+def _listed_by_the_application(user: Any, q: str, **filters: Any) -> list[int]:
+    """The same list as the owner, without row-level security: the application's rule alone
+    (`cases_visible_to`), the search indexes read directly."""
+    from casework import selectors
+
+    user._otagai_memberships = None
+    return list(selectors.case_list(user, q=q, **filters).values_list("pk", flat=True))
+
+
+def test_list_search_under_the_app_role_lists_and_counts_what_the_application_would(cast, app_role):
+    """A name search alone under RLS takes its ids, in list order, from
+    `otagai_rls_case_search_list` (permissions 0016): the same cases, order and count as the
+    application's own filter, for a reader with few shares and one with many, two agencies,
+    expired shares, withdrawn or valid consent; never a case open only through another path
+    of the policy (the unshared case its coordinator leads, the disaster-support list)."""
+    from casework import selectors
+    from casework.search import rls_list_matches
+
+    small_reader = importlib.import_module(
+        "permissions.migrations.0012_rls_search_by_reader_size"
+    ).SMALL_READER
+    now = timezone.now()
+    today = timezone.localdate()
+    area = cast.area
+    a = _agency_with_case("東部包括", area, "甲さん世帯")
+    ShareFactory(case=a["case"], agency=cast.professional_agency, tier=Tier.SUPPORT)
+    expired = CaseFactory(label="期限切れ", life_area=area, lead_coordinator=cast.coordinator)
+    ShareFactory(case=expired, agency=cast.professional_agency, tier=Tier.SUPPORT)
+    Share.objects.filter(case=expired).update(expires_at=now - dt.timedelta(minutes=1))
+    for label, withdrawn in (("同意撤回", now), ("同意有効", None)):
+        c = CaseFactory(label=label, life_area=area, lead_coordinator=cast.coordinator)
+        consent = Consent.objects.create(
+            case=c,
+            given_on=today - dt.timedelta(days=30),
+            method=Consent.Method.WRITTEN,
+            recorded_by=cast.coordinator,
+            withdrawn_at=withdrawn,
+        )
+        ShareFactory(
+            case=c,
+            agency=cast.professional_agency,
+            tier=Tier.SUPPORT,
+            basis=Share.Basis.CONSENT,
+            consent=consent,
+        )
+    unshared = CaseFactory(label="共有前", life_area=area, lead_coordinator=cast.coordinator)
+    listed = CaseFactory(label="要支援", life_area=area, small_area=cast.small_area)
+    Case.objects.filter(pk=listed.pk).update(disaster_support=True, status="open")
+    EvacuationPlan.objects.create(
+        case=listed, updated_by=cast.coordinator, list_consent=EvacuationPlan.ListConsent.CONSENTED
+    )
+    # A reader with many share rows (the index-first way) and a second agency.
+    big = AgencyFactory(name="大規模機関", kind=Agency.Kind.PROFESSIONAL)
+    big_user = UserFactory(username="worker-big")
+    MembershipFactory(user=big_user, agency=big, role=Membership.Role.PROFESSIONAL)
+    MembershipFactory(
+        user=big_user, agency=cast.professional_agency, role=Membership.Role.PROFESSIONAL
+    )
+    many = Case.objects.bulk_create(
+        Case(label=f"多数{i}", life_area=area, lead_coordinator=cast.coordinator)
+        for i in range(small_reader)
+    )
+    Share.objects.bulk_create(
+        Share(case=c, agency=big, tier=Tier.WATCH, basis=Share.Basis.SUPPORT_MEETING) for c in many
+    )
+    Share.objects.filter(case__in=many[:5]).update(expires_at=now - dt.timedelta(minutes=1))
+    ShareFactory(case=a["case"], agency=big, tier=Tier.WATCH)
+    # Every other case matches; the list's order: updated_at (ties included), then id.
+    Case.objects.update(search_text="ほか")
+    matching = [a["case"], expired, unshared, listed, cast.case, *many[::3]]
+    Case.objects.filter(pk__in=[c.pk for c in matching]).update(search_text="井上 いのうえ")
+    Case.objects.filter(label__startswith="同意").update(search_text="いのうえ 井上")
+    for i, c in enumerate(Case.objects.order_by("pk")):
+        Case.objects.filter(pk=c.pk).update(updated_at=now - dt.timedelta(minutes=(i * 7) % 50))
+
+    readers = [cast.coordinator, cast.professional, cast.resident, cast.outsider, a["user"]]
+    for user in [*readers, big_user]:
+        for q in ("イノウエ", "井上", "井"):
+            expected = _listed_by_the_application(user, q)
+            found, counted, queries = _list_search(user, q)
+            assert found == expected[: selectors.LIST_COUNT_LIMIT], (user.username, q)
+            assert counted == min(len(expected), selectors.LIST_COUNT_LIMIT), (user.username, q)
+            assert any("otagai_rls_case_search_list" in sql for sql in queries), user.username
+    assert unshared.pk not in _list_search(cast.coordinator, "井上")[0]
+    assert listed.pk not in _list_search(cast.resident, "井上")[0]
+    assert len(_list_search(big_user, "井上")[0]) > small_reader // 3 - 5  # two agencies' shares
+    # At most `limit` ids, the first ones in list order.
+    expected = _listed_by_the_application(big_user, "いのうえ")
+    scope = policy.case_scope(big_user)
+    with as_app_role(), rls.reader_context(big_user):
+        assert rls_list_matches(big_user, scope, {"q": "いのうえ"}, limit=7) == expected[:7]
+        # Another filter too: the cases are filtered as before (not this way).
+        filtered = {"q": "いのうえ", "status": "open"}
+        assert rls_list_matches(big_user, scope, filtered, limit=7) is None
+    assert _list_search(big_user, "イノウエ", status="open")[0] == _listed_by_the_application(
+        big_user, "いのうえ", status="open"
+    )
+    # There the function is read from the FROM clause: a Function Scan keeps its rows across
+    # the rescans of a nested loop, where a call in the target list ran again for each row.
+    queries = _list_search(big_user, "イノウエ", status="open")[2]
+    sql = next(sql for sql in queries if "otagai_rls_case_search(" in sql)
+    with as_app_role(), rls.reader_context(big_user), connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Function Scan on otagai_rls_case_search m" in plan, plan
+
+
+def test_list_search_under_the_app_role_still_finds_a_break_glass_case(cast, app_role):
+    """A reader with an active break-glass is not in the shares-only scope: the list is
+    filtered as before, and the case opened by break-glass is found and counted."""
+    now = timezone.now()
+    glass_case = CaseFactory(label="緊急", life_area=cast.area, lead_coordinator=cast.coordinator)
+    ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
+    Case.objects.filter(pk=glass_case.pk).update(search_text="やまさき 緊急")
+    BreakGlass.objects.create(
+        user=cast.outsider,
+        agency=cast.outsider_agency,
+        case=glass_case,
+        reason="安否不明",
+        tier=Tier.SUPPORT,
+        started_at=now - dt.timedelta(hours=1),
+        expires_at=now + dt.timedelta(hours=1),
+    )
+    found, counted, queries = _list_search(cast.outsider, "ヤマサキ")
+    assert (found, counted) == ([glass_case.pk], 1)
+    assert not any("otagai_rls_case_search_list" in sql for sql in queries)
+
+
 def test_declaration_tally_and_report_count_every_case_under_the_app_role(cast, app_role):
     """A council manager's safety tally and declaration report cover cases nobody in the
     council reads (permissions.rls.council_report_context)."""
