@@ -86,18 +86,22 @@ def _field(name: str) -> Any:
     return ClientOp._meta.get_field(name)
 
 
+def _op_row(conference: Conference, client_op_id: str, actor: Any, data: dict) -> dict[str, Any]:
+    """The operation's id and answer, to store (without its `seq`)."""
+    return {
+        "conference": conference.pk,
+        "client_op_id": client_op_id,
+        "user": actor.pk,
+        "result": data,
+        "at": timezone.now(),
+    }
+
+
 def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict) -> None:
     """Store the operation id with its answer (a racing twin fails here: IntegrityError)."""
     qn = connection.ops.quote_name
     opts = ClientOp._meta
-    values = {
-        "conference": conference.pk,
-        "client_op_id": client_op_id,
-        "user": actor.pk,
-        "seq": conference.last_seq,
-        "result": data,
-        "at": timezone.now(),
-    }
+    values = {"seq": conference.last_seq, **_op_row(conference, client_op_id, actor, data)}
     columns = ", ".join(qn(_field(name).column) for name in values)
     params = [_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
     with connection.cursor() as cursor:
@@ -189,10 +193,18 @@ def _apply(
     conference = access.conference
     if not access.acknowledged:
         raise OpError("ack_required", _("Acknowledge the confidentiality statement first."))
-    data = handler(
-        Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    one = Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    if op not in UNLOCKED_OPS:
+        data = handler(one)
+        _record_op(conference, client_op_id, actor, data)
+        return OpResult(seq=conference.last_seq, data=data)
+    # The hot path (notes and decisions): the events and the operation's id in one statement,
+    # which also takes the conference row's lock, at the end (held until the commit).
+    with events.deferred() as pending:
+        data = handler(one)
+    events.write_deferred(
+        conference, pending, (ClientOp, _op_row(conference, client_op_id, actor, data))
     )
-    _record_op(conference, client_op_id, actor, data)
     return OpResult(seq=conference.last_seq, data=data)
 
 

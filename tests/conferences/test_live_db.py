@@ -189,3 +189,26 @@ def test_a_retried_edit_gets_its_stored_answer_even_after_later_edits(cast):
     assert Note.objects.filter(conference=conference).count() == 1
     conference.refresh_from_db()
     assert conference.last_seq == seq
+
+
+def test_an_edit_that_raises_the_tier_numbers_both_its_events_and_stores_the_last(cast):
+    """Two events of one operation (the removal for readers who lose the note, then the
+    update), written with the operation's id in one statement on PostgreSQL: consecutive
+    numbers in that order, the stored answer carrying the last."""
+    conference = make_live(cast)
+    coord = conference_access(cast.coordinator, conference)  # reads the sensitive tier
+    _f, added, _o = _add(coord, "add")
+    note_id = added.data["note"]["id"]
+    _f, raised, outbox = _edit(coord, "raise", note_id, 1, "要配慮へ", tier=Tier.SENSITIVE)
+    messages = [m for _cid, m in outbox]
+    assert [(m["event"], m["seq"], m["tier"], m["below"]) for m in messages] == [
+        ("note.deleted", added.seq + 1, Tier.SUPPORT, Tier.SENSITIVE),
+        ("note.updated", added.seq + 2, Tier.SENSITIVE, None),
+    ]
+    assert raised.seq == added.seq + 2
+    assert ClientOp.objects.get(client_op_id="raise").seq == raised.seq
+    conference.refresh_from_db()
+    assert conference.last_seq == raised.seq
+    assert list(
+        conference.events.filter(seq__gt=added.seq).values_list("seq", "type", "below_tier")
+    ) == [(added.seq + 1, "note.deleted", Tier.SENSITIVE), (added.seq + 2, "note.updated", None)]
