@@ -207,7 +207,8 @@ def write_deferred(
     ours = [v for c, v in pending if c.pk == conference.pk]
     for other, v in pending:
         if other.pk != conference.pk:  # not the operation's meeting: written on its own
-            _recorded(other, *_insert_event(other, v), v)
+            pk, other.last_seq = _insert_event(other, v)
+            _recorded(other, pk, other.last_seq, v)
     if connection.vendor != "postgresql" or not ours:
         for v in ours:
             pk, conference.last_seq = _insert_event(conference, v)
