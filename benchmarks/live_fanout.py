@@ -205,13 +205,22 @@ class Stats:
     expected: dict[str, int] = field(default_factory=dict)  # marker -> receivers expected
     received: dict[str, list[float]] = field(default_factory=dict)  # marker -> receive times
     duplicates: int = 0
-    errors: int = 0
+    # Operations answered with an error frame (by code) or a conflict frame: they produce no
+    # event, so their deliveries are not expected (before, they were counted as lost).
+    errors: dict[str, int] = field(default_factory=dict)
+    conflicts: int = 0
+    # Sequence numbers missing in what a participant received (between the first and the
+    # last it saw): every event of these runs is a note every participant may read, so a gap
+    # is an event lost for that participant, whatever the markers say.
+    seq_gaps: int = 0
     # Server CPU seconds while connecting (access, snapshot, presence), while sending and
     # delivering operations, and while closing.
     cpu: dict[str, float] = field(default_factory=dict)
     # The same for the database's backends (database_cpu).
     db_cpu: dict[str, float] = field(default_factory=dict)
     sockets: int = 0
+    # This load generator's own CPU while operating (it shares the machine's cores).
+    client_cpu: float = 0.0
 
     def fanout_ms(self) -> list[float]:
         out = []
@@ -224,6 +233,11 @@ class Stats:
     def lost(self) -> int:
         return sum(max(self.expected[m] - len(self.received.get(m, [])), 0) for m in self.sent)
 
+    def refused(self, marker: str) -> None:
+        """An operation answered with an error or a conflict: no event will follow."""
+        self.sent.pop(marker, None)
+        self.expected.pop(marker, None)
+
 
 class Participant:
     def __init__(self, port: int, path: str, cookie: str, stats: Stats, group: list, floor: bool):
@@ -233,6 +247,7 @@ class Participant:
         self.group = group
         self.floor = floor
         self.seen: set[str] = set()
+        self.seqs: set[int] = set()
         self.note: tuple[int, int] | None = None  # (id, version) of my last note
         self.item = 0
         self.n = 0
@@ -275,12 +290,29 @@ class Participant:
             if self.floor:
                 self._mark(frame["m"])
             elif frame["type"] == "event" and "note" in frame and "text" in frame["note"]:
+                self.seqs.add(frame["seq"])
                 self._mark(frame["note"]["text"])
+            elif frame["type"] == "event":
+                self.seqs.add(frame["seq"])
             elif frame["type"] == "ack" and "note" in frame.get("result", {}):
                 note = frame["result"]["note"]
                 self.note = (note["id"], note["version"])
-            elif frame["type"] in ("error", "conflict"):
-                self.stats.errors += 1
+            elif frame["type"] == "conflict":
+                # The edit was based on a version that is not current: with acknowledgements
+                # slower than the 2-s pace, the next edit goes out with the old version.
+                self.stats.conflicts += 1
+                self.stats.refused(frame.get("id") or "")
+                if frame.get("current"):
+                    self.note = (frame["current"]["id"], frame["current"]["version"])
+            elif frame["type"] == "error":
+                code = frame.get("code") or "?"
+                self.stats.errors[code] = self.stats.errors.get(code, 0) + 1
+                self.stats.refused(frame.get("id") or "")
+
+    def gaps(self) -> int:
+        if not self.seqs:
+            return 0
+        return max(self.seqs) - min(self.seqs) + 1 - len(self.seqs)
 
     async def sender(self, until: float) -> None:
         await asyncio.sleep(random.uniform(0, 2))
@@ -337,6 +369,7 @@ async def run(
     cpu.append(server.cpu_seconds())
     dbc.append(await sync_to_async(database_cpu)())
     until = time.perf_counter() + seconds
+    client_cpu = time.process_time()
     await asyncio.gather(*(p.sender(until) for p in everyone))
     # Let everything in flight arrive: "lost" then means never delivered, not merely late.
     deadline = time.perf_counter() + 90
@@ -349,6 +382,7 @@ async def run(
         # Longer than the server's periodic catch-up with the log (ACCESS_MAX_AGE, 5 s),
         # which brings back a tail the channel layer dropped.
         await asyncio.sleep(6)
+    stats.client_cpu = time.process_time() - client_cpu
     cpu.append(server.cpu_seconds())
     dbc.append(await sync_to_async(database_cpu)())
     for p in everyone:
@@ -364,6 +398,8 @@ async def run(
         for i, phase in enumerate(("connect", "ops", "close"))
     }
     stats.sockets = len(everyone)
+    if not floor:
+        stats.seq_gaps = sum(p.gaps() for p in everyone)
     return stats
 
 
@@ -382,18 +418,22 @@ def report(label: str, stats: Stats) -> dict[str, float]:
         "db_cpu_ms_per_op": sum(stats.db_cpu.values()) * 1000 / ops,
         "db_cpu_ms_per_op_steady": stats.db_cpu["ops"] * 1000 / ops,
         "db_cpu_ms_per_join": stats.db_cpu["connect"] * 1000 / max(stats.sockets, 1),
+        "client_cpu_ms_per_op_steady": stats.client_cpu * 1000 / ops,
         "ops": len(stats.sent),
         "p50": percentile(ms, 50),
         "p95": percentile(ms, 95),
         "p99": percentile(ms, 99),
         "lost": stats.lost(),
         "dup": stats.duplicates,
-        "errors": stats.errors,
+        "errors": sum(stats.errors.values()),
+        "conflicts": stats.conflicts,
+        "seq_gaps": stats.seq_gaps,
     }
     print(
         f"{label:<46} ops={figures['ops']:>5}  p50={figures['p50']:7.1f} ms  "
         f"p95={figures['p95']:7.1f} ms  p99={figures['p99']:7.1f} ms  "
-        f"lost={figures['lost']} dup={figures['dup']} errors={figures['errors']}  "
+        f"lost={figures['lost']} dup={figures['dup']} seq gaps={figures['seq_gaps']} "
+        f"errors={figures['errors']}{stats.errors or ''} conflicts={figures['conflicts']}  "
         f"server CPU {figures['server_cpu_ms_per_op']:.1f} ms/op "
         f"(operating {figures['server_cpu_ms_per_op_steady']:.1f} ms/op, "
         f"{figures['server_cpu_ms_per_join']:.1f} ms/join, "
@@ -405,6 +445,7 @@ def report(label: str, stats: Stats) -> dict[str, float]:
             if settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
             else ""
         )
+        + f"  load generator CPU {figures['client_cpu_ms_per_op_steady']:.1f} ms/op"
     )
     return figures
 
@@ -438,6 +479,7 @@ def main() -> None:
         f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
     server = start_server(args.port, args.app_role)
+    results: dict[str, Any] = {"database": db, "channel_layer": layer, "app_role": args.app_role}
     try:
         for label, _n, _size in scenarios:
             rooms = [(f"/ws/conferences/{pk}/", cookies) for pk, cookies in data[label]]
@@ -447,10 +489,13 @@ def main() -> None:
             ]
             stats = asyncio.run(run(server, rooms, args.seconds, False))
             live = report(f"live notes: {label}", stats)
+            results[label] = {"live": live}
             if args.no_floor:
                 continue
             stats = asyncio.run(run(server, floor_rooms, args.seconds, True))
             bare = report(f"bare broadcast: {label}", stats)
+            results[label]["bare"] = bare
+            results[label]["ratio_p95"] = live["p95"] / bare["p95"]
             print(
                 f"{'ratio live/bare':<46} p50={live['p50'] / bare['p50']:.2f}x  "
                 f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x  "
@@ -458,6 +503,8 @@ def main() -> None:
             )
     finally:
         server.stop(timeout=20)  # uvicorn stops cleanly (and cProfile writes)
+    results["load_average"] = os.getloadavg()[0]
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":

@@ -159,8 +159,9 @@ def apply_op(
                     agenda_cases=agenda_cases,
                     savepoint=False,
                 )
-        except IntegrityError:
-            # A retry racing its original through another socket: rolled back whole.
+        except (IntegrityError, live.OpError, live.OpConflict):
+            # Rolled back whole: a retry (its id is stored) or a refusal; a retry gets the
+            # stored answer (see `live.live_apply`).
             with reader_context(access.user):
                 done = live.done_before(access, op_id, access.user)
             if done is None:
@@ -168,8 +169,12 @@ def apply_op(
             result = done
         except events.StateChanged:
             with reader_context(access.user):
-                live.state_changed(access)
-            raise
+                done = live.done_before(access, op_id, access.user)
+                if done is None:
+                    live.state_changed(access)
+            if done is None:
+                raise
+            result = done
     return access, result, outbox
 
 

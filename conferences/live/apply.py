@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from conferences import events
 from conferences.live import agenda, records
-from conferences.live.checks import MAX_OP_ID, Op, OpError, live
+from conferences.live.checks import MAX_OP_ID, Op, OpConflict, OpError, live
 from conferences.models import ActionItem, ClientOp, Conference, Decision, Note, Participant
 from permissions.conferences import ConferenceAccess
 
@@ -86,18 +86,22 @@ def _field(name: str) -> Any:
     return ClientOp._meta.get_field(name)
 
 
+def _op_row(conference: Conference, client_op_id: str, actor: Any, data: dict) -> dict[str, Any]:
+    """The operation's id and answer, to store (without its `seq`)."""
+    return {
+        "conference": conference.pk,
+        "client_op_id": client_op_id,
+        "user": actor.pk,
+        "result": data,
+        "at": timezone.now(),
+    }
+
+
 def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict) -> None:
     """Store the operation id with its answer (a racing twin fails here: IntegrityError)."""
     qn = connection.ops.quote_name
     opts = ClientOp._meta
-    values = {
-        "conference": conference.pk,
-        "client_op_id": client_op_id,
-        "user": actor.pk,
-        "seq": conference.last_seq,
-        "result": data,
-        "at": timezone.now(),
-    }
+    values = {"seq": conference.last_seq, **_op_row(conference, client_op_id, actor, data)}
     columns = ", ".join(qn(_field(name).column) for name in values)
     params = [_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
     with connection.cursor() as cursor:
@@ -120,17 +124,21 @@ def live_apply(
 ) -> OpResult:
     """Apply one client operation, exactly once per (conference, client_op_id).
 
-    One transaction: the idempotency lookup, the operation, its events (sequence number and
-    log row) and the operation id. `access` is the reader's access as the caller last read it
-    (the consumer re-reads it every few seconds and when shares change); `agenda_cases` is the
-    caller's cache of the agenda's items (see `checks.Op`).
+    One transaction: the operation, its events (sequence number and log row) and the
+    operation id, whose unique constraint makes a retry fail (IntegrityError) once it has
+    done its work again; it is then rolled back whole and answered with the stored result
+    (`done_before`). A retry the current state refuses (OpError, OpConflict: an edit of a
+    version since changed by itself, a deletion of what it deleted) is answered the same way;
+    only a refusal whose id is not stored reaches the client. `access` is the reader's access
+    as the caller last read it (the consumer re-reads it every few seconds and when shares
+    change); `agenda_cases` is the caller's cache of the agenda's items (see `checks.Op`).
 
-    Inside a caller's transaction the operation runs in a savepoint, so that a retry racing
-    its original (IntegrityError) or a meeting closed meanwhile (StateChanged) is answered
+    Inside a caller's transaction the operation runs in a savepoint, so that a retry
+    (IntegrityError, a refusal) or a meeting closed meanwhile (StateChanged) is answered
     here. With `savepoint=False` the caller's transaction is the operation's (two statements
-    fewer): those two exceptions then leave it, and the caller, once its transaction is
-    rolled back, calls `done_before` or `state_changed` (the live socket does:
-    `conferences.consumers.db.apply_op`)."""
+    fewer): those exceptions then leave it, and the caller, once its transaction is rolled
+    back, calls `done_before` and, if that finds nothing, re-raises or calls `state_changed`
+    (the live socket does: `conferences.consumers.db.apply_op`)."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
@@ -139,11 +147,12 @@ def live_apply(
     try:
         with transaction.atomic(savepoint=savepoint):
             return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
-    except IntegrityError:
+    except (IntegrityError, OpError, OpConflict):
         if not savepoint and transaction.get_connection().in_atomic_block:
             raise
-        # The same id applied at the same moment through another socket (a retry racing its
-        # original): this attempt was rolled back whole; answer as for any retry.
+        # A retry (its id is stored: IntegrityError), or one the state now refuses (a note
+        # it added is edited since, it closed the meeting…): this attempt was rolled back
+        # whole; answer with the stored result.
         result = done_before(access, client_op_id, actor)
         if result is None:
             raise
@@ -151,6 +160,9 @@ def live_apply(
     except events.StateChanged:
         if not savepoint and transaction.get_connection().in_atomic_block:
             raise
+        result = done_before(access, client_op_id, actor)
+        if result is not None:
+            return result
         state_changed(access)
         raise
 
@@ -173,18 +185,26 @@ def _apply(
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None,
 ) -> OpResult:
-    result = done_before(access, client_op_id, actor)
-    if result is not None:
-        return result
+    # Not looked up first: a retry is rare, and is recognised when storing its id fails
+    # (IntegrityError) or the operation is refused (`live_apply`): one statement fewer on
+    # every operation.
     if op not in UNLOCKED_OPS:
         access.conference = events.lock_conference(access.conference.pk)
     conference = access.conference
     if not access.acknowledged:
         raise OpError("ack_required", _("Acknowledge the confidentiality statement first."))
-    data = handler(
-        Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    one = Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    if op not in UNLOCKED_OPS:
+        data = handler(one)
+        _record_op(conference, client_op_id, actor, data)
+        return OpResult(seq=conference.last_seq, data=data)
+    # The hot path (notes and decisions): the events and the operation's id in one statement,
+    # which also takes the conference row's lock, at the end (held until the commit).
+    with events.deferred() as pending:
+        data = handler(one)
+    events.write_deferred(
+        conference, pending, (ClientOp, _op_row(conference, client_op_id, actor, data))
     )
-    _record_op(conference, client_op_id, actor, data)
     return OpResult(seq=conference.last_seq, data=data)
 
 

@@ -7,9 +7,13 @@ missing one."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.db.models import Field
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conferences.models import AgendaItem, Conference, LiveRecord
@@ -82,7 +86,8 @@ def int_arg(args: dict[str, Any], key: str) -> int:
         ) from None
 
 
-def tier_arg(args: dict[str, Any], access: ConferenceAccess, case_id: int | None) -> int:
+def tier_choice(args: dict[str, Any]) -> int:
+    """The tier the operation asks for (default `support`), if it is one of the tiers."""
     raw = args.get("tier", Tier.SUPPORT)
     try:
         tier = int(raw)
@@ -90,6 +95,11 @@ def tier_arg(args: dict[str, Any], access: ConferenceAccess, case_id: int | None
         tier = 0
     if tier not in Tier.values:
         raise OpError("invalid", _("Choose one of the tiers: watch-over, support or sensitive."))
+    return tier
+
+
+def tier_arg(args: dict[str, Any], access: ConferenceAccess, case_id: int | None) -> int:
+    tier = tier_choice(args)
     if tier > access.tier_for(case_id):
         raise OpError("forbidden", _("You cannot write above the tier you read."))
     return tier
@@ -151,3 +161,88 @@ def writer_agency(actor: Any, access: ConferenceAccess) -> Agency | None:
         if m.agency_id == access.agency_id:
             return m.agency
     return Agency.objects.filter(pk=access.agency_id or 0).first()
+
+
+def edited_record(
+    model: type[LiveRecord], op: Op, key: str, text: str, base: int
+) -> tuple[LiveRecord, int] | None:
+    """The usual edit of a note or decision, in one statement: lock the record named by
+    `key`, and if its version is still `base`, write `text` (and the tier asked for, if any)
+    and count the version up. Returns the record as written and its tier before, or None when
+    no such record has version `base` (missing, deleted, another conference's, or changed
+    since: the caller goes the long way, through `locked_record`, to say which), and always
+    on SQLite.
+
+    It writes before the caller's checks (may this reader read the record's old tier, write
+    in its case, give it the new tier?): a refusal raises, which rolls the write back with
+    the operation's transaction. Row-level security applies to the statement as to any.
+    The ORM's building of the two statements it replaces cost more than running them
+    (docs/performance.md, "Live conference fan-out")."""
+    if connection.vendor != "postgresql":
+        return None  # SQLite: RETURNING cannot name the FROM clause's columns
+    pk = int_arg(op.args, key)
+    new_tier = tier_choice(op.args) if "tier" in op.args else None
+    user_model = get_user_model()
+    qn = connection.ops.quote_name
+    table, users = qn(model._meta.db_table), qn(user_model._meta.db_table)
+    agencies = qn(Agency._meta.db_table)
+    username_field = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
+    username = qn(cast(str, username_field.column))
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
+            "version = o.version + 1, updated_at = %s, updated_by_id = %s "
+            "FROM (SELECT n.id, n.tier, n.version, "
+            f"u.{username} AS username, u.first_name, u.last_name, a.name AS agency_name "
+            f"FROM {table} n JOIN {users} u ON u.id = n.author_id "
+            f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
+            "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
+            "FOR UPDATE OF n) AS o "
+            "WHERE r.id = o.id AND o.version = %s "
+            "RETURNING r.agenda_item_id, r.case_id, o.tier, r.version, r.author_id, "
+            "r.agency_id, r.created_at, o.username, o.first_name, o.last_name, o.agency_name",
+            [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (item_id, case_id, old_tier, version, author_id, agency_id, created_at) = row[:7]
+    name, first_name, last_name, agency_name = row[7:]
+    author = user_model(pk=author_id, first_name=first_name, last_name=last_name)
+    setattr(author, user_model.USERNAME_FIELD, name)
+    record = cast(Any, model)(
+        pk=pk,
+        conference_id=op.conference.pk,
+        agenda_item_id=item_id,
+        case_id=case_id,
+        tier=old_tier if new_tier is None else new_tier,
+        text=text,
+        author=author,
+        agency=Agency(pk=agency_id, name=agency_name) if agency_id is not None else None,
+        version=version,
+        created_at=created_at,
+        updated_at=now,
+        updated_by=op.actor,
+    )
+    return record, old_tier
+
+
+def insert(record: LiveRecord) -> None:
+    """Insert a new note or decision and set its primary key: what `save()` does for a new
+    row, without building the statement through the ORM on every operation."""
+    opts = record._meta
+    fields = [f for f in opts.concrete_fields if not f.primary_key]
+    qn = connection.ops.quote_name
+    columns = ", ".join(qn(cast(str, f.column)) for f in fields)
+    params = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+            f"RETURNING {qn(cast(str, opts.pk.column))}",
+            params,
+        )
+        record.pk = cursor.fetchone()[0]
+    record._state.adding = False
+    record._state.db = connection.alias

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -16,6 +16,8 @@ from conferences.live.checks import (
     OpConflict,
     OpError,
     agenda_item,
+    edited_record,
+    insert,
     int_arg,
     live,
     locked_record,
@@ -40,7 +42,7 @@ def text_add(kind: str) -> Callable[[Op], dict[str, Any]]:
         text = text_arg(op.args)
         tier = tier_arg(op.args, op.access, item.case_id)
         now = timezone.now()
-        record = KIND_MODEL[kind]._default_manager.create(  # type: ignore[misc]
+        record = cast(Any, KIND_MODEL[kind])(
             conference=op.conference,
             agenda_item=item,
             case_id=item.case_id,
@@ -52,6 +54,7 @@ def text_add(kind: str) -> Callable[[Op], dict[str, Any]]:
             updated_at=now,
             updated_by=op.actor,
         )
+        insert(record)
         events.record(
             op.conference,
             f"{kind}.created",
@@ -67,18 +70,32 @@ def text_add(kind: str) -> Callable[[Op], dict[str, Any]]:
 def text_edit(kind: str) -> Callable[[Op], dict[str, Any]]:
     def apply(op: Op) -> dict[str, Any]:
         live(op.conference)
-        record = locked_record(KIND_MODEL[kind], op, kind)
-        writable(op.access, record.case_id)
         text = text_arg(op.args)
-        tier = tier_arg(op.args, op.access, record.case_id) if "tier" in op.args else record.tier
         base = int_arg(op.args, "base_version")
-        if base != record.version:
-            raise OpConflict(record_data(record), {"text": text, "tier": tier})
-        old_tier = record.tier
-        record.text, record.tier = text, tier
-        record.version += 1
-        record.updated_at, record.updated_by = timezone.now(), op.actor
-        record.save(update_fields=["text", "tier", "version", "updated_at", "updated_by"])
+        # The usual edit (the record exists, the base version is current) in one statement;
+        # the checks on what it returns raise, and so roll the update back, if the reader
+        # may not make it. Anything else goes the long way, which names the refusal.
+        found = edited_record(KIND_MODEL[kind], op, kind, text, base)
+        if found is not None:
+            record, old_tier = found
+            if not op.access.reads(record.case_id, old_tier):
+                raise OpError("not_found", _("That entry no longer exists."))
+            writable(op.access, record.case_id)
+            tier = tier_arg(op.args, op.access, record.case_id) if "tier" in op.args else old_tier
+        else:
+            record = locked_record(KIND_MODEL[kind], op, kind)
+            writable(op.access, record.case_id)
+            tier = (
+                tier_arg(op.args, op.access, record.case_id) if "tier" in op.args else record.tier
+            )
+            if base != record.version:
+                raise OpConflict(record_data(record), {"text": text, "tier": tier})
+            # Current (SQLite; or it changed between the two statements): write it here.
+            old_tier = record.tier
+            record.text, record.tier = text, tier
+            record.version += 1
+            record.updated_at, record.updated_by = timezone.now(), op.actor
+            record.save(update_fields=["text", "tier", "version", "updated_at", "updated_by"])
         if tier > old_tier:
             # Readers who held the old tier but not the new one lose the record: a removal
             # carrying only its id, the same as a deletion.

@@ -3,6 +3,8 @@ transaction per operation, as the reader, whose broadcasts come back to the sock
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -12,6 +14,7 @@ from conferences.consumers import db
 from conferences.models import ClientOp, Conference, Note
 from permissions.conferences import conference_access
 from permissions.models import Tier
+from permissions.people import display_name
 from tests.conferences.conftest import make_live
 from tests.permissions.test_rls import as_app_role, ensure_app_role
 
@@ -110,3 +113,102 @@ def test_the_periodic_reread_sees_every_readers_shares_under_row_level_security(
     conference.refresh_from_db()
     assert [m["seq"] for m in messages] == list(range(1, conference.last_seq + 1))
     assert NOTE in messages[-1]["data"]["note"]["text"]
+
+
+def _edit(access, op_id: str, note: int, base: int, text: str, **args):  # type: ignore[no-untyped-def]
+    content = {
+        "id": op_id,
+        "op": "note.edit",
+        "args": {"note": note, "text": text, "base_version": base, **args},
+    }
+    return db.apply_op(access, content, "ja", {}, False)
+
+
+def test_a_refused_edit_writes_nothing(cast):
+    """An edit is written in one statement and checked after it (PostgreSQL): a refusal must
+    roll the write back. The professional reads the case at the support tier."""
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+    resident = conference_access(cast.resident, conference)  # watch tier, reads no note
+    _f, added, _o = _add(prof, "add")
+    note_id = added.data["note"]["id"]
+    with pytest.raises(live.OpError) as above:
+        _edit(prof, "above", note_id, 1, "要配慮にしたい", tier=Tier.SENSITIVE)
+    assert above.value.code == "forbidden"
+    with pytest.raises(live.OpError) as unseen:
+        _edit(resident, "unseen", note_id, 1, "見えないはずのメモ")
+    assert unseen.value.code == "not_found"
+    note = Note.objects.get(pk=note_id)
+    assert (note.text, note.tier, note.version) == (NOTE, Tier.SUPPORT, 1)
+    assert not ClientOp.objects.filter(client_op_id__in=["above", "unseen"]).exists()
+    conference.refresh_from_db()
+    assert conference.last_seq == added.seq  # no event numbered and rolled back
+
+
+def test_an_edit_writes_the_new_version_and_its_events(cast):
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+    _f, added, _o = _add(prof, "add")
+    note_id = added.data["note"]["id"]
+    _f, edited, outbox = _edit(prof, "edit", note_id, 1, "書き直し", tier=Tier.WATCH)
+    assert edited.data == {"note": {"id": note_id, "version": 2}}
+    note = Note.objects.get(pk=note_id)
+    assert (note.text, note.tier, note.version, note.updated_by) == (
+        "書き直し",
+        Tier.WATCH,
+        2,
+        cast.professional,
+    )
+    [(_cid, message)] = outbox
+    assert message["seq"] == edited.seq == added.seq + 1
+    assert (message["event"], message["tier"]) == ("note.updated", Tier.WATCH)
+    frame = json.loads(message["text"])["note"]
+    assert (frame["text"], frame["version"], frame["tier"]) == ("書き直し", 2, Tier.WATCH)
+    assert frame["author"] == display_name(cast.professional)
+    assert frame["created_at"] == note.created_at.isoformat()
+
+
+def test_a_retried_edit_gets_its_stored_answer_even_after_later_edits(cast):
+    """Retries are not looked up first: a retry of an edit whose note was edited again since
+    would be a conflict, but its id is stored, so it gets the first answer."""
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+    _f, added, _o = _add(prof, "add")
+    note_id = added.data["note"]["id"]
+    _f, first, _o = _edit(prof, "edit-1", note_id, 1, "一回目")
+    _edit(prof, "edit-2", note_id, 2, "二回目")
+    _f, again, outbox = _edit(prof, "edit-1", note_id, 1, "一回目")
+    assert again.duplicate and (again.seq, again.data) == (first.seq, first.data)
+    assert outbox == []
+    assert Note.objects.get(pk=note_id).text == "二回目"
+    # A retried addition: nothing added twice, nothing numbered.
+    conference.refresh_from_db()
+    seq = conference.last_seq
+    _f, add_again, outbox = _add(prof, "add")
+    assert add_again.duplicate and add_again.seq == added.seq and outbox == []
+    assert Note.objects.filter(conference=conference).count() == 1
+    conference.refresh_from_db()
+    assert conference.last_seq == seq
+
+
+def test_an_edit_that_raises_the_tier_numbers_both_its_events_and_stores_the_last(cast):
+    """Two events of one operation (the removal for readers who lose the note, then the
+    update), written with the operation's id in one statement on PostgreSQL: consecutive
+    numbers in that order, the stored answer carrying the last."""
+    conference = make_live(cast)
+    coord = conference_access(cast.coordinator, conference)  # reads the sensitive tier
+    _f, added, _o = _add(coord, "add")
+    note_id = added.data["note"]["id"]
+    _f, raised, outbox = _edit(coord, "raise", note_id, 1, "要配慮へ", tier=Tier.SENSITIVE)
+    messages = [m for _cid, m in outbox]
+    assert [(m["event"], m["seq"], m["tier"], m["below"]) for m in messages] == [
+        ("note.deleted", added.seq + 1, Tier.SUPPORT, Tier.SENSITIVE),
+        ("note.updated", added.seq + 2, Tier.SENSITIVE, None),
+    ]
+    assert raised.seq == added.seq + 2
+    assert ClientOp.objects.get(client_op_id="raise").seq == raised.seq
+    conference.refresh_from_db()
+    assert conference.last_seq == raised.seq
+    assert list(
+        conference.events.filter(seq__gt=added.seq).values_list("seq", "type", "below_tier")
+    ) == [(added.seq + 1, "note.deleted", Tier.SENSITIVE), (added.seq + 2, "note.updated", None)]
