@@ -6,43 +6,25 @@ from an export of that tree:
     DEBUG=1 SECRET_KEY=x [DATABASE_URL=…] N=200 .venv/bin/python benchmarks/live_op_cost.py
 """
 
+import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-if not os.environ.get("DATABASE_URL"):
-    db_file = ROOT / "var" / "bench_op_cost.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_file}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import one_process
 
-import django  # noqa: E402
+meeting = one_process.setup("bench_op_cost")
+conf, user, access, cookies = meeting.conference, meeting.user, meeting.access, meeting.cookies
+pk, run = conf.pk, meeting.run
 
-django.setup()
-
-import live_fanout as lf  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-call_command("migrate", verbosity=0)
-run = uuid.uuid4().hex[:6]
-[(pk, cookies)] = lf.make_data(1, 5, run)
-from django.contrib.auth import get_user_model  # noqa: E402
-
-from conferences.models import AgendaItem, Conference  # noqa: E402
+from conferences.models import AgendaItem  # noqa: E402
 from config.session_guard import session_still_valid  # noqa: E402
-from permissions.conferences import conference_access  # noqa: E402
 
-conf = Conference.objects.get(pk=pk)
-user = get_user_model().objects.get(username=f"p-{run}-0-0")
-access = conference_access(user, conf)
 item = AgendaItem.objects.filter(conference=conf, case__isnull=False).first().pk
 try:
     from conferences.consumers import db
@@ -118,4 +100,18 @@ print(
     f"access re-read={nq_reread}  CPU ms (best of 3 x {N}): note.add={best['add']:.2f} "
     f"note.edit={best['edit']:.2f} session check={best['session']:.2f} "
     f"access re-read={best['reread']:.2f}  load={os.getloadavg()[0]:.2f}"
+)
+print(
+    json.dumps(
+        {
+            "code": code,
+            "db": connection.vendor,
+            "queries_note_add": nq_add,
+            "queries_note_edit": nq_edit,
+            "queries_access_reread": nq_reread,
+            **{f"cpu_ms_{k}": round(v, 3) for k, v in best.items()},
+            "n": N,
+            "loadavg": round(os.getloadavg()[0], 2),
+        }
+    )
 )

@@ -121,11 +121,18 @@ def main() -> None:
             f"conference {params['conf']}; load average={load_average()}"
         )
         print(f"{'statement':32} {'owner ms':>10} {'app ms':>10} {'owner CPU':>10} {'app CPU':>10}")
+        figures: dict[str, object] = {"member_test": member, "runs": args.runs}
         for name, sql in STATEMENTS.items():
             owner = run(conn, sql, params, None, args.runs)
             app = run(conn, sql, params, ROLE, args.runs)
             print(f"{name:32} {owner[0]:10.3f} {app[0]:10.3f} {owner[1]:10.3f} {app[1]:10.3f}")
+            figures[f"{name}_owner_ms"] = round(owner[0], 3)
+            figures[f"{name}_app_ms"] = round(app[0], 3)
+            figures[f"{name}_owner_cpu_ms"] = round(owner[1], 3)
+            figures[f"{name}_app_cpu_ms"] = round(app[1], 3)
         print(f"load average={load_average()}")
+        figures["loadavg"] = load_average()
+        print(json.dumps(figures))  # the last line: all the figures, one JSON object
 
 
 if __name__ == "__main__":

@@ -15,39 +15,19 @@ import json
 import os
 import sys
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-if not os.environ.get("DATABASE_URL"):
-    db_file = ROOT / "var" / "bench_presence_cost.sqlite3"
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_file}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{db_file}"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import one_process
 
-import django  # noqa: E402
+meeting = one_process.setup("bench_presence_cost")
+conf, user, access, cookies = meeting.conference, meeting.user, meeting.access, meeting.cookies
+pk, run = conf.pk, meeting.run
 
-django.setup()
-
-import live_fanout as lf  # noqa: E402
-from django.contrib.auth import get_user_model  # noqa: E402
-from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from conferences.consumers import db  # noqa: E402
-from conferences.models import Conference  # noqa: E402
-from permissions.conferences import conference_access  # noqa: E402
-
-call_command("migrate", verbosity=0)
-run = uuid.uuid4().hex[:6]
-[(pk, _cookies)] = lf.make_data(1, 5, run)
-conf = Conference.objects.get(pk=pk)
-user = get_user_model().objects.get(username=f"p-{run}-0-0")
-access = conference_access(user, conf)
 
 try:
     from conferences.consumers import presence

@@ -253,22 +253,21 @@ def _visible_by_policy(user: Any) -> set[int]:
     return set(policy.cases_visible_to(user).values_list("pk", flat=True))
 
 
-def test_database_mirrors_the_policy_for_every_path(cast, app_role):
-    """Expired shares, withdrawn and expired consent, break-glass, a declared disaster and
-    the disaster-support list: the database lets through exactly what policy.py does."""
+def _lapsed_and_consent_shares(cast: Any, agency: Any, *, expired_consent: bool = False) -> Any:
+    """Cases shared with `agency` at the support tier in ways that must stop granting, and
+    one that must not: an expired share (期限切れ), a share on withdrawn consent (同意撤回),
+    optionally one on expired consent (同意期限切れ), and one on valid consent (同意有効).
+    Returns the case of the expired share."""
     now = timezone.now()
     today = timezone.localdate()
     area = cast.area
-    a = _agency_with_case("東部包括", area, "甲さん世帯")
-    # An expired share, and shares resting on withdrawn and on expired consent.
     expired = CaseFactory(label="期限切れ", life_area=area, lead_coordinator=cast.coordinator)
-    ShareFactory(case=expired, agency=a["agency"], tier=Tier.SUPPORT)
+    ShareFactory(case=expired, agency=agency, tier=Tier.SUPPORT)
     Share.objects.filter(case=expired).update(expires_at=now - dt.timedelta(minutes=1))
-    for label, withdrawn, expires in (
-        ("同意撤回", now, None),
-        ("同意期限切れ", None, today - dt.timedelta(days=1)),
-        ("同意有効", None, today),
-    ):
+    consents: list[tuple[str, Any, Any]] = [("同意撤回", now, None), ("同意有効", None, today)]
+    if expired_consent:
+        consents.insert(1, ("同意期限切れ", None, today - dt.timedelta(days=1)))
+    for label, withdrawn, expires in consents:
         c = CaseFactory(label=label, life_area=area, lead_coordinator=cast.coordinator)
         consent = Consent.objects.create(
             case=c,
@@ -279,12 +278,19 @@ def test_database_mirrors_the_policy_for_every_path(cast, app_role):
             expires_on=expires,
         )
         ShareFactory(
-            case=c,
-            agency=a["agency"],
-            tier=Tier.SUPPORT,
-            basis=Share.Basis.CONSENT,
-            consent=consent,
+            case=c, agency=agency, tier=Tier.SUPPORT, basis=Share.Basis.CONSENT, consent=consent
         )
+    return expired
+
+
+def test_database_mirrors_the_policy_for_every_path(cast, app_role):
+    """Expired shares, withdrawn and expired consent, break-glass, a declared disaster and
+    the disaster-support list: the database lets through exactly what policy.py does."""
+    now = timezone.now()
+    area = cast.area
+    a = _agency_with_case("東部包括", area, "甲さん世帯")
+    # An expired share, and shares resting on withdrawn and on expired consent.
+    _lapsed_and_consent_shares(cast, a["agency"], expired_consent=True)
     # Break-glass: the outsider's active one opens a case; an expired one does not.
     glass_case = CaseFactory(label="緊急", life_area=area, lead_coordinator=cast.coordinator)
     ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
@@ -613,28 +619,9 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
         "permissions.migrations.0012_rls_search_by_reader_size"
     ).SMALL_READER
     now = timezone.now()
-    today = timezone.localdate()
     area = cast.area
     a = _agency_with_case("東部包括", area, "甲さん世帯")
-    expired = CaseFactory(label="期限切れ", life_area=area, lead_coordinator=cast.coordinator)
-    ShareFactory(case=expired, agency=a["agency"], tier=Tier.SUPPORT)
-    Share.objects.filter(case=expired).update(expires_at=now - dt.timedelta(minutes=1))
-    for label, withdrawn in (("同意撤回", now), ("同意有効", None)):
-        c = CaseFactory(label=label, life_area=area, lead_coordinator=cast.coordinator)
-        consent = Consent.objects.create(
-            case=c,
-            given_on=today - dt.timedelta(days=30),
-            method=Consent.Method.WRITTEN,
-            recorded_by=cast.coordinator,
-            withdrawn_at=withdrawn,
-        )
-        ShareFactory(
-            case=c,
-            agency=a["agency"],
-            tier=Tier.SUPPORT,
-            basis=Share.Basis.CONSENT,
-            consent=consent,
-        )
+    expired = _lapsed_and_consent_shares(cast, a["agency"])
     glass_case = CaseFactory(label="緊急", life_area=area, lead_coordinator=cast.coordinator)
     ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
     BreakGlass.objects.create(
@@ -736,29 +723,10 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
         "permissions.migrations.0012_rls_search_by_reader_size"
     ).SMALL_READER
     now = timezone.now()
-    today = timezone.localdate()
     area = cast.area
     a = _agency_with_case("東部包括", area, "甲さん世帯")
     ShareFactory(case=a["case"], agency=cast.professional_agency, tier=Tier.SUPPORT)
-    expired = CaseFactory(label="期限切れ", life_area=area, lead_coordinator=cast.coordinator)
-    ShareFactory(case=expired, agency=cast.professional_agency, tier=Tier.SUPPORT)
-    Share.objects.filter(case=expired).update(expires_at=now - dt.timedelta(minutes=1))
-    for label, withdrawn in (("同意撤回", now), ("同意有効", None)):
-        c = CaseFactory(label=label, life_area=area, lead_coordinator=cast.coordinator)
-        consent = Consent.objects.create(
-            case=c,
-            given_on=today - dt.timedelta(days=30),
-            method=Consent.Method.WRITTEN,
-            recorded_by=cast.coordinator,
-            withdrawn_at=withdrawn,
-        )
-        ShareFactory(
-            case=c,
-            agency=cast.professional_agency,
-            tier=Tier.SUPPORT,
-            basis=Share.Basis.CONSENT,
-            consent=consent,
-        )
+    expired = _lapsed_and_consent_shares(cast, cast.professional_agency)
     unshared = CaseFactory(label="共有前", life_area=area, lead_coordinator=cast.coordinator)
     listed = CaseFactory(label="要支援", life_area=area, small_area=cast.small_area)
     Case.objects.filter(pk=listed.pk).update(disaster_support=True, status="open")
