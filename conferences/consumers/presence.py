@@ -280,6 +280,10 @@ class Liveness:
         for consumer in sockets:
             try:
                 await consumer.presence_send(entries_of(state[consumer.conference_id]))
+            except OSError:
+                # Its client went away (uvicorn's ClientDisconnected is an OSError); its
+                # disconnect handler, about to run, takes the socket out.
+                log.debug("presence re-check: socket of %s closed", consumer.conference_id)
             except Exception:
                 log.exception("presence re-check of a socket of %s", consumer.conference_id)
 
