@@ -609,6 +609,29 @@ def test_search_page_under_the_app_role_asks_the_function_once(cast, app_role):
             assert list(page.object_list) == [] and page.paginator.count == 0
 
 
+def _reader_with_many_shares(
+    cast: Any, shared: Any, count: int, *, also: Any = None
+) -> tuple[Any, list[Any]]:
+    """A professional of an agency with `count` watch-tier shares (the search's index-first
+    way), five of them expired, and one on `shared`; also a member of `also` if given."""
+    big = AgencyFactory(name="大規模機関", kind=Agency.Kind.PROFESSIONAL)
+    big_user = UserFactory(username="worker-big")
+    MembershipFactory(user=big_user, agency=big, role=Membership.Role.PROFESSIONAL)
+    if also is not None:
+        MembershipFactory(user=big_user, agency=also, role=Membership.Role.PROFESSIONAL)
+    many = Case.objects.bulk_create(
+        Case(label=f"多数{i}", life_area=cast.area, lead_coordinator=cast.coordinator)
+        for i in range(count)
+    )
+    Share.objects.bulk_create(
+        Share(case=c, agency=big, tier=Tier.WATCH, basis=Share.Basis.SUPPORT_MEETING) for c in many
+    )
+    expired_at = timezone.now() - dt.timedelta(minutes=1)
+    Share.objects.filter(case__in=many[:5]).update(expires_at=expired_at)
+    ShareFactory(case=shared, agency=big, tier=Tier.WATCH)
+    return big_user, many
+
+
 def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
     """`otagai_rls_case_search` returns exactly the matches the case policy lets the reader
     see, on each of its ways: few shares (shares first), many shares (index first), and the
@@ -639,18 +662,7 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
         label="要支援", life_area=area, small_area=cast.small_area, disaster_support=True
     )
     # A reader with many share rows (the index-first way), some of them matching.
-    big = AgencyFactory(name="大規模機関", kind=Agency.Kind.PROFESSIONAL)
-    big_user = UserFactory(username="worker-big")
-    MembershipFactory(user=big_user, agency=big, role=Membership.Role.PROFESSIONAL)
-    many = Case.objects.bulk_create(
-        Case(label=f"多数{i}", life_area=area, lead_coordinator=cast.coordinator)
-        for i in range(small_reader)
-    )
-    Share.objects.bulk_create(
-        Share(case=c, agency=big, tier=Tier.WATCH, basis=Share.Basis.SUPPORT_MEETING) for c in many
-    )
-    Share.objects.filter(case__in=many[:5]).update(expires_at=now - dt.timedelta(minutes=1))
-    ShareFactory(case=a["case"], agency=big, tier=Tier.WATCH)
+    big_user, many = _reader_with_many_shares(cast, a["case"], small_reader)
     # Every other case matches the searches.
     Case.objects.update(search_text="ほか")
     matching = [a["case"], expired, glass_case, unshared, listed, cast.case, *many[::2]]
@@ -734,21 +746,9 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
         case=listed, updated_by=cast.coordinator, list_consent=EvacuationPlan.ListConsent.CONSENTED
     )
     # A reader with many share rows (the index-first way) and a second agency.
-    big = AgencyFactory(name="大規模機関", kind=Agency.Kind.PROFESSIONAL)
-    big_user = UserFactory(username="worker-big")
-    MembershipFactory(user=big_user, agency=big, role=Membership.Role.PROFESSIONAL)
-    MembershipFactory(
-        user=big_user, agency=cast.professional_agency, role=Membership.Role.PROFESSIONAL
+    big_user, many = _reader_with_many_shares(
+        cast, a["case"], small_reader, also=cast.professional_agency
     )
-    many = Case.objects.bulk_create(
-        Case(label=f"多数{i}", life_area=area, lead_coordinator=cast.coordinator)
-        for i in range(small_reader)
-    )
-    Share.objects.bulk_create(
-        Share(case=c, agency=big, tier=Tier.WATCH, basis=Share.Basis.SUPPORT_MEETING) for c in many
-    )
-    Share.objects.filter(case__in=many[:5]).update(expires_at=now - dt.timedelta(minutes=1))
-    ShareFactory(case=a["case"], agency=big, tier=Tier.WATCH)
     # Every other case matches; the list's order: updated_at (ties included), then id.
     Case.objects.update(search_text="ほか")
     matching = [a["case"], expired, unshared, listed, cast.case, *many[::3]]
