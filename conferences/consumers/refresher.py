@@ -61,6 +61,10 @@ class AccessRefresher:
                     continue
                 try:
                     await consumer.access_refreshed(access, messages, again=self.wake.is_set())
+                except OSError:
+                    # Its client went away (uvicorn's ClientDisconnected is an OSError); its
+                    # disconnect handler, about to run, unregisters it.
+                    log.debug("live socket of conference %s closed", self.conference_id)
                 except Exception:
                     # One socket's failure (its client gone, say) is not the others'.
                     log.exception("live socket of conference %s: refresh", self.conference_id)
