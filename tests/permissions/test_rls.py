@@ -105,29 +105,21 @@ def ids(table: str) -> set[int]:
         return {row[0] for row in cursor.fetchall()}
 
 
-@pytest.fixture
-def app_role(db) -> None:  # type: ignore[no-untyped-def]
-    ensure_app_role()
-
-
-def populate(cast) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """A row in every protected table (the cast's case, a closed conference with approved and
-    exported minutes, watch-over, a declaration, consent, break-glass, follow-ups)."""
-    case = cast.case
-    today = timezone.localdate()
+def watch_rows(cast: Any, case: Any, declaration: Any) -> None:
+    """One row of `case` in each watch-over table (need categories, watch assignment, visit,
+    evacuation plan, a safety mark in `declaration`, a concern), written as the owner."""
     case.need_categories.add(NeedCategory.objects.first())
     WatchAssignment.objects.create(
         case=case, agency=cast.residents_agency, frequency=WatchAssignment.Frequency.WEEKLY
     )
     VisitLog.objects.create(
         case=case,
-        visited_on=today,
+        visited_on=timezone.localdate(),
         outcome=VisitLog.Outcome.WELL,
         visitor=cast.resident,
         agency=cast.residents_agency,
     )
     EvacuationPlan.objects.create(case=case, updated_by=cast.coordinator)
-    declaration = Declaration.objects.create(reason="地震", declared_by=cast.coordinator)
     SafetyMark.objects.create(
         declaration=declaration,
         case=case,
@@ -136,18 +128,45 @@ def populate(cast) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         agency=cast.residents_agency,
         client_id=uuid.uuid4(),
     )
-    declaration.ended_at = timezone.now()
-    declaration.save()
     Concern.objects.create(reporter=cast.resident, life_area=cast.area, case=case)
-    consent = Consent.objects.create(
-        case=case, given_on=today, method=Consent.Method.WRITTEN, recorded_by=cast.coordinator
-    )
-    consent.agencies.add(cast.professional_agency)
+
+
+def _outsider_break_glass(
+    cast: Any,
+    case: Any,
+    *,
+    expires_at: Any,
+    tier: int = Tier.SUPPORT,
+    started_at: Any = None,
+) -> None:
+    """The outsider's break-glass on `case` (started an hour ago unless told)."""
     BreakGlass.objects.create(
         user=cast.outsider,
         agency=cast.outsider_agency,
         case=case,
         reason="安否不明",
+        tier=tier,
+        started_at=started_at or timezone.now() - dt.timedelta(hours=1),
+        expires_at=expires_at,
+    )
+
+
+def populate(cast) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    """A row in every protected table (the cast's case, a closed conference with approved and
+    exported minutes, watch-over, a declaration, consent, break-glass, follow-ups)."""
+    case = cast.case
+    today = timezone.localdate()
+    declaration = Declaration.objects.create(reason="地震", declared_by=cast.coordinator)
+    watch_rows(cast, case, declaration)
+    declaration.ended_at = timezone.now()
+    declaration.save()
+    consent = Consent.objects.create(
+        case=case, given_on=today, method=Consent.Method.WRITTEN, recorded_by=cast.coordinator
+    )
+    consent.agencies.add(cast.professional_agency)
+    _outsider_break_glass(
+        cast,
+        case,
         tier=Tier.WATCH,
         started_at=timezone.now() - dt.timedelta(hours=5),
         expires_at=timezone.now() - dt.timedelta(hours=1),
@@ -297,15 +316,7 @@ def test_database_mirrors_the_policy_for_every_path(cast, app_role):
     old_case = CaseFactory(label="緊急済", life_area=area, lead_coordinator=cast.coordinator)
     ShareFactory(case=old_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
     for c, until in ((glass_case, now + dt.timedelta(hours=1)), (old_case, now)):
-        BreakGlass.objects.create(
-            user=cast.outsider,
-            agency=cast.outsider_agency,
-            case=c,
-            reason="安否不明",
-            tier=Tier.SUPPORT,
-            started_at=now - dt.timedelta(hours=1),
-            expires_at=until,
-        )
+        _outsider_break_glass(cast, c, expires_at=until)
     # The disaster-support list: the residents' group supports the small area.
     Agency.objects.filter(pk=cast.residents_agency.pk).update(area=cast.small_area)
     listed = CaseFactory(
@@ -647,15 +658,7 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
     expired = _lapsed_and_consent_shares(cast, a["agency"])
     glass_case = CaseFactory(label="緊急", life_area=area, lead_coordinator=cast.coordinator)
     ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
-    BreakGlass.objects.create(
-        user=cast.outsider,
-        agency=cast.outsider_agency,
-        case=glass_case,
-        reason="安否不明",
-        tier=Tier.SUPPORT,
-        started_at=now - dt.timedelta(hours=1),
-        expires_at=now + dt.timedelta(hours=1),
-    )
+    _outsider_break_glass(cast, glass_case, expires_at=now + dt.timedelta(hours=1))
     unshared = CaseFactory(label="共有前", life_area=area, lead_coordinator=cast.coordinator)
     Agency.objects.filter(pk=cast.residents_agency.pk).update(area=cast.small_area)
     listed = CaseFactory(
@@ -796,15 +799,7 @@ def test_list_search_under_the_app_role_still_finds_a_break_glass_case(cast, app
     glass_case = CaseFactory(label="緊急", life_area=cast.area, lead_coordinator=cast.coordinator)
     ShareFactory(case=glass_case, agency=cast.council, tier=Tier.SENSITIVE, coordinates=True)
     Case.objects.filter(pk=glass_case.pk).update(search_text="やまさき 緊急")
-    BreakGlass.objects.create(
-        user=cast.outsider,
-        agency=cast.outsider_agency,
-        case=glass_case,
-        reason="安否不明",
-        tier=Tier.SUPPORT,
-        started_at=now - dt.timedelta(hours=1),
-        expires_at=now + dt.timedelta(hours=1),
-    )
+    _outsider_break_glass(cast, glass_case, expires_at=now + dt.timedelta(hours=1))
     found, counted, queries = _list_search(cast.outsider, "ヤマサキ")
     assert (found, counted) == ([glass_case.pk], 1)
     assert not any("otagai_rls_case_search_list" in sql for sql in queries)

@@ -5,7 +5,6 @@ role: only the database decides."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -16,18 +15,12 @@ from django.utils import timezone
 from casework.models import (
     Case,
     ChronologyEntry,
-    Concern,
-    EvacuationPlan,
     HouseholdMember,
-    NeedCategory,
-    SafetyMark,
-    VisitLog,
-    WatchAssignment,
 )
 from permissions import policy, rls
 from permissions.models import Declaration, Tier
 from tests.factories import CaseFactory
-from tests.permissions.test_rls import as_app_role, ensure_app_role
+from tests.permissions.test_rls import as_app_role, watch_rows
 
 pytestmark = [pytest.mark.postgres]
 
@@ -43,14 +36,8 @@ TABLES = (
 )
 
 
-@pytest.fixture
-def app_role(db) -> None:  # type: ignore[no-untyped-def]
-    ensure_app_role()
-
-
 def _child_rows(cast: Any, case: Case, declaration: Declaration) -> None:
     """One row of `case` in every table of TABLES (written as the owner)."""
-    case.need_categories.add(NeedCategory.objects.first())
     HouseholdMember.objects.create(case=case, name="世帯員")
     ChronologyEntry.objects.create(
         case=case,
@@ -60,26 +47,7 @@ def _child_rows(cast: Any, case: Case, declaration: Declaration) -> None:
         occurred_on=timezone.localdate(),
         text="年表",
     )
-    WatchAssignment.objects.create(
-        case=case, agency=cast.residents_agency, frequency=WatchAssignment.Frequency.WEEKLY
-    )
-    VisitLog.objects.create(
-        case=case,
-        visited_on=timezone.localdate(),
-        outcome=VisitLog.Outcome.WELL,
-        visitor=cast.resident,
-        agency=cast.residents_agency,
-    )
-    EvacuationPlan.objects.create(case=case, updated_by=cast.coordinator)
-    SafetyMark.objects.create(
-        declaration=declaration,
-        case=case,
-        status=SafetyMark.Status.SAFE,
-        marked_by=cast.resident,
-        agency=cast.residents_agency,
-        client_id=uuid.uuid4(),
-    )
-    Concern.objects.create(reporter=cast.resident, life_area=cast.area, case=case)
+    watch_rows(cast, case, declaration)
 
 
 @pytest.fixture

@@ -24,14 +24,9 @@ from permissions import policy, rls
 from permissions.conferences import conferences_visible_to
 from permissions.models import Agency, Membership, Share, Tier
 from tests.factories import AgencyFactory, CaseFactory, MembershipFactory, ShareFactory, UserFactory
-from tests.permissions.test_rls import as_app_role, ensure_app_role
+from tests.permissions.test_rls import as_app_role
 
 pytestmark = [pytest.mark.postgres]
-
-
-@pytest.fixture
-def app_role(db) -> None:  # type: ignore[no-untyped-def]
-    ensure_app_role()
 
 
 def _conference(title: str, chair: Any, **fields: Any) -> Conference:
