@@ -33,19 +33,26 @@ _pending: set[asyncio.Task] = set()  # keep scheduled broadcasts referenced unti
 
 
 @contextlib.contextmanager
+def _stashed(name: str) -> Iterator[list[Any]]:
+    """A new list as this thread's `name` for the block (the outer one put back after it)."""
+    items: list[Any] = []
+    previous = getattr(_local, name, None)
+    setattr(_local, name, items)
+    try:
+        yield items
+    finally:
+        setattr(_local, name, previous)
+
+
+@contextlib.contextmanager
 def collect() -> Iterator[list[tuple[int, dict[str, Any]]]]:
     """Collect the broadcasts of committed events instead of sending them from this thread.
 
     A consumer applies an operation in a worker thread, then sends the collected messages
     from its own event loop (still only after the commit: messages are collected by
     `on_commit`). This keeps the worker thread free for the next operation."""
-    outbox: list[tuple[int, dict[str, Any]]] = []
-    previous = getattr(_local, "outbox", None)
-    _local.outbox = outbox
-    try:
+    with _stashed("outbox") as outbox:
         yield outbox
-    finally:
-        _local.outbox = previous
 
 
 @contextlib.contextmanager
@@ -53,13 +60,8 @@ def deferred() -> Iterator[list[tuple[Conference, dict[str, Any]]]]:
     """Within the block `record` numbers and writes nothing: it collects the events, which
     `write_deferred` then writes, numbered, in one statement with the operation's own row
     (the live socket's note and decision operations: one round trip fewer each)."""
-    pending: list[tuple[Conference, dict[str, Any]]] = []
-    previous = getattr(_local, "pending", None)
-    _local.pending = pending
-    try:
+    with _stashed("pending") as pending:
         yield pending
-    finally:
-        _local.pending = previous
 
 
 def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
@@ -191,6 +193,19 @@ def _params(model: type[Model], row: dict[str, Any]) -> tuple[list[str], list[An
     )
 
 
+def insert_row(model: type[Model], row: dict[str, Any]) -> None:
+    """Insert `row` (field name -> value) into `model`'s table: one hand-written statement,
+    not an ORM instance and its compiled INSERT (the live operations' hot path)."""
+    qn = connection.ops.quote_name
+    columns, values = _params(model, row)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
+            f"({', '.join(qn(c) for c in columns)}) VALUES ({', '.join(['%s'] * len(values))})",
+            values,
+        )
+
+
 def write_deferred(
     conference: Conference,
     pending: list[tuple[Conference, dict[str, Any]]],
@@ -213,13 +228,7 @@ def write_deferred(
         for v in ours:
             pk, conference.last_seq = _insert_event(conference, v)
             _recorded(conference, pk, conference.last_seq, v)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
-                f"({', '.join(qn(c) for c in (*columns, 'seq'))}) "
-                f"VALUES ({', '.join(['%s'] * (len(values) + 1))})",
-                [*values, conference.last_seq],
-            )
+        insert_row(model, {**row, "seq": conference.last_seq})
         return
     n = len(ours)
     conf_table, table = qn(Conference._meta.db_table), qn(ConferenceEvent._meta.db_table)

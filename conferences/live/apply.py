@@ -99,17 +99,9 @@ def _op_row(conference: Conference, client_op_id: str, actor: Any, data: dict) -
 
 def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict) -> None:
     """Store the operation id with its answer (a racing twin fails here: IntegrityError)."""
-    qn = connection.ops.quote_name
-    opts = ClientOp._meta
-    values = {"seq": conference.last_seq, **_op_row(conference, client_op_id, actor, data)}
-    columns = ", ".join(qn(_field(name).column) for name in values)
-    params = [_field(name).get_db_prep_save(v, connection) for name, v in values.items()]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(opts.db_table)} ({columns}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(params))})",
-            params,
-        )
+    events.insert_row(
+        ClientOp, {"seq": conference.last_seq, **_op_row(conference, client_op_id, actor, data)}
+    )
 
 
 def live_apply(
