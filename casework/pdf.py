@@ -26,6 +26,8 @@ from django.utils.dateformat import format as date_format
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
+from permissions.people import display_name
+
 FONT = "fonts/ipaexg.ttf"
 
 
@@ -42,8 +44,7 @@ def confidentiality(*, reader: Any, agency: Any, basis: str = "") -> dict[str, A
     running element: WeasyPrint then lays out one line box per page instead of a positioned
     block with its min/max-content widths (see docs/performance.md, minutes PDF).
     """
-    # Family name first, as on every Japanese form.
-    name = f"{reader.last_name} {reader.first_name}".strip() or reader.get_username()
+    name = display_name(reader)  # family name first, as on every Japanese form
     agency_name = getattr(agency, "name", "") or ""
     exported_at = timezone.localtime()
     lines = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +31,7 @@ from conferences.models import (
 )
 from permissions.conferences import ConferenceAccess, conferences_visible_to
 from permissions.models import Tier
+from permissions.people import name_of
 
 REPLAY_LIMIT = 500
 RECORD_TYPES: dict[str, type[LiveRecord]] = {
@@ -120,6 +122,19 @@ def alive_presence() -> QuerySet[Presence]:
     return Presence.objects.filter(process__in=live_processes().values("id"))
 
 
+def participant_agencies(
+    conference_ids: Iterable[int], user_ids: Iterable[int] | None = None
+) -> dict[tuple[int, int], str]:
+    """{(conference id, user id): the agency the participant attends for ("" if none)}."""
+    rows = Participant.objects.filter(conference_id__in=conference_ids)
+    if user_ids is not None:
+        rows = rows.filter(user_id__in=user_ids)
+    return {
+        (c, u): name or ""
+        for c, u, name in rows.values_list("conference_id", "user_id", "agency__name")
+    }
+
+
 def presence(conference: Conference) -> dict[str, list[dict[str, Any]]]:
     """Who is here now (`presence`) and who was and left (`presence_gone`), each with the
     version of their presence (conferences/consumers/presence.py)."""
@@ -145,12 +160,7 @@ def presence_of(conference_ids: list[int]) -> dict[int, dict[str, list[dict[str,
             "user__username",
         )
     )
-    agencies = {
-        (c, u): name
-        for c, u, name in Participant.objects.filter(conference_id__in=conference_ids).values_list(
-            "conference_id", "user_id", "agency__name"
-        )
-    }
+    agencies = participant_agencies(conference_ids)
     out: dict[int, dict[str, list[dict[str, Any]]]] = {
         c: {"presence": [], "presence_gone": []} for c in conference_ids
     }
@@ -159,12 +169,12 @@ def presence_of(conference_ids: list[int]) -> dict[int, dict[str, list[dict[str,
         if not r["here"]:
             mine["presence_gone"].append({"user": r["user_id"], "version": r["version"]})
             continue
-        name = f"{r['user__last_name']} {r['user__first_name']}".strip() or r["user__username"]
+        name = name_of(r["user__last_name"], r["user__first_name"], r["user__username"])
         mine["presence"].append(
             {
                 "user": r["user_id"],
                 "name": name,
-                "agency": agencies.get((r["conference_id"], r["user_id"])) or "",
+                "agency": agencies.get((r["conference_id"], r["user_id"]), ""),
                 "version": r["version"],
             }
         )

@@ -8,5 +8,10 @@ from typing import Any
 def display_name(user: Any) -> str:
     if user is None:
         return ""
-    full = " ".join(part for part in (user.last_name, user.first_name) if part)
-    return full or user.get_username()
+    return name_of(user.last_name, user.first_name, user.get_username())
+
+
+def name_of(last_name: str, first_name: str, username: str) -> str:
+    """`display_name` from the fields alone (rows read with `values()`)."""
+    full = " ".join(part for part in (last_name, first_name) if part)
+    return full or username

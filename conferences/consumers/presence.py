@@ -42,7 +42,7 @@ from conferences import selectors
 from conferences.consumers import db
 from conferences.events import group_name
 from conferences.live.checks import writer_agency
-from conferences.models import LiveProcess, Participant, Presence, PresenceVersion
+from conferences.models import LiveProcess, Presence, PresenceVersion
 from conferences.selectors import alive_presence, live_processes
 from permissions.conferences import ConferenceAccess
 from permissions.people import display_name
@@ -188,12 +188,7 @@ def _entries_for(changed: Iterable[tuple[int, int, int, bool]]) -> list[Entry]:
     if not changed:
         return []
     users = {u.pk: u for u in get_user_model().objects.filter(pk__in={c[1] for c in changed})}
-    agencies = {
-        (p["conference_id"], p["user_id"]): p["agency__name"] or ""
-        for p in Participant.objects.filter(
-            conference_id__in={c[0] for c in changed}, user_id__in=users
-        ).values("conference_id", "user_id", "agency__name")
-    }
+    agencies = selectors.participant_agencies({c[0] for c in changed}, users)
     return [
         {
             "conference": conference_id,
