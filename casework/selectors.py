@@ -104,13 +104,14 @@ def case_list_page(
     a name search alone takes those ids from `casework.search.rls_list_matches`."""
     scope = case_scope(user)
     visible = cases_visible_to(user, scope)  # built once, for the matches and the page's rows
-    qs = case_list(user, visible=visible, **filters).only(*LIST_FIELDS)
     if not any(filters.values()):
+        qs = case_list(user, visible=visible).only(*LIST_FIELDS)
         count = visible_case_count(user, limit=LIST_COUNT_LIMIT + 1, scope=scope)
         return CappedPaginator(qs, per_page, limit=LIST_COUNT_LIMIT, count=count).get_page(page)
     ids = rls_list_matches(user, scope, filters, limit=LIST_COUNT_LIMIT + 1)
-    if ids is None:
-        ids = list(qs.values_list("pk", flat=True)[: LIST_COUNT_LIMIT + 1])
+    if ids is None:  # the filtered list's ids, built only when that way does not apply
+        matches = case_list(user, visible=visible, **filters).values_list("pk", flat=True)
+        ids = list(matches[: LIST_COUNT_LIMIT + 1])
     paginator = CappedPaginator(ids, per_page, limit=LIST_COUNT_LIMIT, count=len(ids))
     result = paginator.get_page(page)
     page_ids = list(result.object_list)
