@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import IntegrityError, connection, connections
+from django.db import connection, connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -159,19 +159,10 @@ def apply_op(
                     agenda_cases=agenda_cases,
                     savepoint=False,
                 )
-        except (IntegrityError, live.OpError, live.OpConflict):
-            # Rolled back whole: a retry (its id is stored) or a refusal; a retry gets the
-            # stored answer (see `live.live_apply`).
+        except live.ROLLED_BACK as exc:
+            # Rolled back whole: a retry gets the stored answer (see `live.live_apply`).
             with reader_context(access.user):
-                done = live.done_before(access, op_id, access.user)
-            if done is None:
-                raise
-            result = done
-        except events.StateChanged:
-            with reader_context(access.user):
-                done = live.done_before(access, op_id, access.user)
-                if done is None:
-                    live.state_changed(access)
+                done = live.answer_after_rollback(access, op_id, access.user, exc)
             if done is None:
                 raise
             result = done

@@ -14,7 +14,9 @@ records the operation id — all in one transaction.
 
 from conferences.live.apply import (
     OPS,
+    ROLLED_BACK,
     OpResult,
+    answer_after_rollback,
     done_before,
     live_apply,
     participant_exists,
@@ -29,9 +31,11 @@ __all__ = [
     "MAX_OP_ID",
     "MAX_TEXT",
     "OPS",
+    "ROLLED_BACK",
     "OpConflict",
     "OpError",
     "OpResult",
+    "answer_after_rollback",
     "done_before",
     "item_data",
     "live_apply",

@@ -104,6 +104,11 @@ def _record_op(conference: Conference, client_op_id: str, actor: Any, data: dict
     )
 
 
+# What rolls an operation back whole; a retry's stored answer may still be due
+# (`answer_after_rollback`).
+ROLLED_BACK = (IntegrityError, OpError, OpConflict, events.StateChanged)
+
+
 def live_apply(
     *,
     actor: Any,
@@ -129,8 +134,8 @@ def live_apply(
     (IntegrityError, a refusal) or a meeting closed meanwhile (StateChanged) is answered
     here. With `savepoint=False` the caller's transaction is the operation's (two statements
     fewer): those exceptions then leave it, and the caller, once its transaction is rolled
-    back, calls `done_before` and, if that finds nothing, re-raises or calls `state_changed`
-    (the live socket does: `conferences.consumers.db.apply_op`)."""
+    back, calls `answer_after_rollback` and, if that finds nothing, re-raises (the live socket
+    does: `conferences.consumers.db.apply_op`)."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
@@ -139,24 +144,27 @@ def live_apply(
     try:
         with transaction.atomic(savepoint=savepoint):
             return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
-    except (IntegrityError, OpError, OpConflict):
+    except ROLLED_BACK as exc:
         if not savepoint and transaction.get_connection().in_atomic_block:
             raise
-        # A retry (its id is stored: IntegrityError), or one the state now refuses (a note
-        # it added is edited since, it closed the meeting…): this attempt was rolled back
-        # whole; answer with the stored result.
-        result = done_before(access, client_op_id, actor)
+        result = answer_after_rollback(access, client_op_id, actor, exc)
         if result is None:
             raise
         return result
-    except events.StateChanged:
-        if not savepoint and transaction.get_connection().in_atomic_block:
-            raise
-        result = done_before(access, client_op_id, actor)
-        if result is not None:
-            return result
+
+
+def answer_after_rollback(
+    access: ConferenceAccess, client_op_id: str, actor: Any, exc: Exception
+) -> OpResult | None:
+    """Once `exc` (one of ROLLED_BACK) has rolled an operation back whole: the stored result
+    if it was a retry — its id is stored (IntegrityError), or the state its original left
+    refuses it (a note it added is edited since, it closed the meeting…). None otherwise:
+    the caller re-raises `exc`, after a state change having raised the refusal for the
+    meeting's state now, if there is one (`state_changed`)."""
+    result = done_before(access, client_op_id, actor)
+    if result is None and isinstance(exc, events.StateChanged):
         state_changed(access)
-        raise
+    return result
 
 
 def state_changed(access: ConferenceAccess) -> None:
