@@ -18,7 +18,7 @@ from typing import Any, cast
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Field, Model
 from django.utils import timezone
 
@@ -210,12 +210,20 @@ def write_deferred(
     conference: Conference,
     pending: list[tuple[Conference, dict[str, Any]]],
     stamped: tuple[type[Model], dict[str, Any]],
+    *,
+    commit: bool = False,
 ) -> None:
     """Write the events `deferred` collected, with the next sequence numbers, and `stamped`,
     a row of another table (field name -> value) whose `seq` is the last of them. On
     PostgreSQL one statement numbers (locking the conference row until the commit, and
     checking the meeting is still in the state `conference` says, as `record` does) and
-    inserts them all. Raises `StateChanged` as `record` does."""
+    inserts them all. Raises `StateChanged` as `record` does.
+
+    `commit` (PostgreSQL; the caller's transaction ends here, and was begun by the caller's
+    outermost `atomic`): COMMIT goes in the same message as the statement, one round trip
+    fewer. It is then never reached with part of the operation written: a meeting no longer
+    in its state gives the events no number, which their NOT NULL column refuses, and an
+    error stops the message before its COMMIT."""
     qn = connection.ops.quote_name
     model, row = stamped
     columns, values = _params(model, row)
@@ -234,37 +242,57 @@ def write_deferred(
     conf_table, table = qn(Conference._meta.db_table), qn(ConferenceEvent._meta.db_table)
     event_columns = ", ".join(qn(c) for c in (*_EVENT_COLUMNS, "seq"))
     placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
     ctes = [
         f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
         f"WHERE {qn('id')} = %s AND {qn('state')} = %s RETURNING {qn('last_seq')})"
     ]
     params: list[Any] = [n, conference.pk, conference.state]
     for k, v in enumerate(ours):
-        # One INSERT ... SELECT each (not one over VALUES): a NULL takes its column's type.
+        # One INSERT each (not one over VALUES): a NULL takes its column's type.
         ctes.append(
             f"e{k} AS (INSERT INTO {table} ({event_columns}) "  # noqa: S608
-            f"SELECT {placeholders}, s.{qn('last_seq')} - {n - 1 - k} FROM s "
+            f"VALUES ({placeholders}, {last} - {n - 1 - k}) "
             f"RETURNING {qn('id')}, {qn('seq')})"
         )
         params += _event_params(v)
     ctes.append(
         f"o AS (INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
         f"({', '.join(qn(c) for c in (*columns, 'seq'))}) "
-        f"SELECT {', '.join(['%s'] * len(values))}, s.{qn('last_seq')} FROM s)"
+        f"VALUES ({', '.join(['%s'] * len(values))}, {last}))"
     )
     params += values
     union = " UNION ALL ".join(
         f"SELECT {qn('id')}, {qn('seq')} FROM e{k}"  # noqa: S608
         for k in range(n)
     )
-    with connection.cursor() as cursor:
-        cursor.execute(f"WITH {', '.join(ctes)} {union} ORDER BY 2", params)
-        rows = cursor.fetchall()
-    if len(rows) != n:
-        raise StateChanged(conference.pk)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH {', '.join(ctes)} {union} ORDER BY 2{'; COMMIT' if commit else ''}",
+                params,
+            )
+            rows = cursor.fetchall()
+    except IntegrityError as exc:
+        if _unnumbered(exc):
+            raise StateChanged(conference.pk) from exc
+        raise
     for v, (pk, seq) in zip(ours, rows, strict=True):
         _recorded(conference, int(pk), int(seq), v)
     conference.last_seq = int(rows[-1][1])
+
+
+def _unnumbered(exc: IntegrityError) -> bool:
+    """Whether `exc` is the log's refusal of an event without a sequence number (the meeting
+    was no longer in the state checked: `write_deferred`)."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    return (
+        getattr(cause, "sqlstate", None) == "23502"
+        and diag is not None
+        and diag.table_name == ConferenceEvent._meta.db_table
+        and diag.column_name == "seq"
+    )
 
 
 def encode(frame: dict[str, Any]) -> str:

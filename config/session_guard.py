@@ -4,11 +4,12 @@ A socket outlives the page that opened it; without this, a person whose session 
 (idle time), who logged out, or whose password was changed elsewhere would keep receiving a
 live conference. `SessionGuardMixin` goes first in a consumer's bases: it checks the
 session on connecting, then before a message when the last check is more than
-SESSION_RECHECK_SECONDS old, every SESSION_CHECK_SECONDS when the socket is silent, and at once
-when `sessions_changed(user)` tells the user's sockets that a session of theirs ended (log-out,
-password change). It closes with 4401 once the session is gone, expired, belongs to someone
-else or no longer matches the password. A message counts as activity: it renews the session's
-idle timer (at most once a minute).
+SESSION_RECHECK_SECONDS old (and beside a message, not before it, once it is three quarters
+of that old: a socket in use does not wait for it), every SESSION_CHECK_SECONDS when the
+socket is silent, and at once when `sessions_changed(user)` tells the user's sockets that a
+session of theirs ended (log-out, password change). It closes with 4401 once the session is
+gone, expired, belongs to someone else or no longer matches the password. A message counts as
+activity: it renews the session's idle timer (at most once a minute).
 
 So a log-out or password change through the site closes the sockets within moments; a session
 ended any other way (deleted by an administrator, idle expiry) closes them at the next message
@@ -103,6 +104,7 @@ class SessionGuardMixin:
     _session_checked_at: float = 0.0  # time.time() of the last check
     _session_wake: asyncio.Event | None = None
     _session_grouped: bool = False
+    _session_early: asyncio.Task | None = None
 
     def _guard_key_and_user(self) -> tuple[str | None, Any]:
         scope: dict[str, Any] = self.scope  # type: ignore[attr-defined]
@@ -160,16 +162,31 @@ class SessionGuardMixin:
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         recheck = float(getattr(settings, "SESSION_RECHECK_SECONDS", 10))
-        due = time.time() - self._session_checked_at >= recheck
-        if due and not await self._session_ok(touch=True):
-            await self._end_for_session()
-            return
+        age = time.time() - self._session_checked_at
+        if age >= recheck:
+            if not await self._session_ok(touch=True):
+                await self._end_for_session()
+                return
+        elif age >= recheck * 0.75 and self._session_early is None:
+            # A socket in use is re-checked before the bound, beside its messages: the check
+            # (two queries, a session save now and then) is then not in any message's way,
+            # and a message still waits for one only after a silence.
+            self._session_early = asyncio.create_task(self._check_early())
         await super().websocket_receive(message)  # type: ignore[misc]
+
+    async def _check_early(self) -> None:
+        try:
+            if not await self._session_ok(touch=True):
+                await self._end_for_session()
+        finally:
+            self._session_early = None
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if self._session_watch is not None:
             self._session_watch.cancel()
             self._session_watch = None
+        if self._session_early is not None:
+            self._session_early.cancel()
         if self._session_grouped:
             _key, user_id = self._guard_key_and_user()
             await self.channel_layer.group_discard(session_group(user_id), self.channel_name)  # type: ignore[attr-defined]

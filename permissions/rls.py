@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import time
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,6 +31,8 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
+from psycopg import adapt, pq, sql
+from psycopg import errors as psycopg_errors
 
 USER_SETTING = "otagai.user_id"
 PURPOSE_SETTING = "otagai.purpose"
@@ -107,12 +110,92 @@ def _set(connection: BaseDatabaseWrapper, values: list[str]) -> list[str]:
 
     One statement, on the driver's connection: like BEGIN, it is the transaction's context
     rather than a query of the page, so Django's query log (and the query-count tests) do
-    not list it."""
-    params = [*SETTINGS, *(p for pair in zip(SETTINGS, values, strict=True) for p in pair)]
+    not list it. At the start of a transaction, BEGIN and the settings go in one round trip
+    (`_begin_as`)."""
     connection.ensure_connection()
+    driver = connection.connection
     with connection.wrap_database_errors:
-        row = connection.connection.execute(_SET_SQL, params).fetchone()
+        pending = _PENDING.pop(connection, None)
+        if pending is not None:
+            _begin_as(driver, pending)  # a deferred reader (`reader_context`) goes first
+        if not driver.autocommit and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+            return _begin_as(driver, values)
+        params = [*SETTINGS, *(p for pair in zip(SETTINGS, values, strict=True) for p in pair)]
+        row = driver.execute(_SET_SQL, params).fetchone()
     return [v or "" for v in row[: len(SETTINGS)]]
+
+
+def _begin_as(driver: Any, values: list[str]) -> list[str]:
+    """Start the transaction that Django's `atomic` has opened (psycopg sends BEGIN only before
+    its first statement) together with the reader's settings: one round trip instead of two
+    on every request and every live operation (docs/performance.md). A new transaction has no
+    reader yet: the previous values are empty.
+
+    Several statements in one message need the simple query protocol, so the values are
+    quoted here, by psycopg (`sql.Literal`); psycopg sees the transaction open and sends no
+    BEGIN of its own."""
+    _exec(driver, _begin_sql(driver, values))
+    return ["" for _ in SETTINGS]
+
+
+def _begin_sql(driver: Any, values: list[str]) -> str:
+    pairs = ", ".join(
+        f"set_config({sql.Literal(name).as_string(driver)}, "
+        f"{sql.Literal(value).as_string(driver)}, true)"
+        for name, value in zip(SETTINGS, values, strict=True)
+    )
+    return f"BEGIN; SELECT {pairs}, set_config('jit', 'off', true)"
+
+
+def _exec(driver: Any, command: str) -> Any:
+    """Send `command` (several statements: the simple query protocol) and return the last
+    statement's result; an error in any of them raises it (PostgreSQL runs none after it)."""
+    with driver.lock:
+        result = driver.pgconn.exec_(command.encode(driver.info.encoding))
+    if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+        raise psycopg_errors.error_from_result(result, encoding=driver.info.encoding)
+    return result
+
+
+# Readers named by `reader_context(..., deferred=True)` whose transaction has not begun yet:
+# BEGIN and their settings go with the transaction's first statement (`execute`), or before
+# any other statement (`_flush_pending`, `_set`).
+_PENDING: weakref.WeakKeyDictionary[BaseDatabaseWrapper, list[str]] = weakref.WeakKeyDictionary()
+
+
+def _flush_pending(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    connection = context["connection"]
+    pending = _PENDING.pop(connection, None)
+    if pending is not None:
+        with connection.wrap_database_errors:
+            _begin_as(connection.connection, pending)
+    return execute(sql, params, many, context)
+
+
+def execute(query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+    """Run one statement and return its rows. If the transaction's reader is still pending
+    (`reader_context(..., deferred=True)`), BEGIN and the reader's settings go in the same
+    message: one round trip for all three (the live operations' first statement)."""
+    connection = connections[using]
+    pending = _PENDING.pop(connection, None) if connection.vendor == "postgresql" else None
+    if pending is None:
+        with connection.cursor() as cursor:
+            cursor.execute(query, params)
+            return cursor.fetchall() if cursor.description is not None else []
+    connection.ensure_connection()
+    driver = connection.connection
+    started = time.monotonic()
+    with connection.wrap_database_errors:
+        # The parameters are quoted by psycopg, as Django's client-side binding cursor does.
+        statement = driver.cursor().mogrify(query, params)
+        result = _exec(driver, f"{_begin_sql(driver, pending)}; {statement}")
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": statement, "time": f"{time.monotonic() - started:.3f}"}
+        )
+    loader = adapt.Transformer(driver)
+    loader.set_pgresult(result)
+    return [loader.load_row(i, tuple) for i in range(result.ntuples)]
 
 
 def set_reader(
@@ -139,8 +222,12 @@ def reader_context(
     purpose: str = "",
     lookup_case: int | None = None,
     using: str = DEFAULT_DB_ALIAS,
+    deferred: bool = False,
 ) -> Iterator[None]:
     """Run the block in a transaction whose reader is `user` (PostgreSQL; else a no-op).
+
+    `deferred` (outermost only): BEGIN and the reader's settings are not sent on entering
+    but with the block's first statement when it goes through `execute`, else before it.
 
     Nested in another transaction, the outer reader is put back on leaving the block.
     `on_commit` hooks of an outermost block run after the commit, without a reader: they
@@ -154,6 +241,16 @@ def reader_context(
     # tests and in nested uses); an error that leaves the block marks the outer transaction
     # for rollback, as an error in any `atomic(savepoint=False)` does.
     with transaction.atomic(using=using, savepoint=not nested):
+        if deferred and not nested:
+            # BEGIN and the settings go with the first statement: `execute` sends them in
+            # its message, any other statement after them (`_flush_pending`).
+            _PENDING[connection] = _values(user, purpose, lookup_case)
+            try:
+                with connection.execute_wrapper(_flush_pending):
+                    yield
+            finally:
+                _PENDING.pop(connection, None)
+            return
         previous = _set(connection, _values(user, purpose, lookup_case))
         yield
         if nested and not connection.needs_rollback:

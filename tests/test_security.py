@@ -436,6 +436,33 @@ async def test_a_session_ended_behind_the_sites_back_closes_within_the_recheck_b
 
 
 @pytest.mark.django_db(transaction=True)
+async def test_a_socket_in_use_is_rechecked_beside_its_messages_before_the_bound(
+    socket_user, settings
+):
+    """From three quarters of SESSION_RECHECK_SECONDS a message is answered at once and the
+    session checked beside it: a socket in use does not wait for the check, and still closes
+    when the session has ended."""
+    from asgiref.sync import sync_to_async
+
+    settings.SESSION_CHECK_SECONDS = 3600
+    settings.SESSION_RECHECK_SECONDS = 10
+    client = await sync_to_async(_logged_in_client)(socket_user)
+    communicator = await _connected(_cookie(client))
+
+    def change_password() -> None:
+        socket_user.set_password("another-long-passphrase-2026")
+        socket_user.save()
+
+    await sync_to_async(change_password)()
+    with time_machine.travel(timezone.now() + timedelta(seconds=8), tick=True):
+        await communicator.send_json_to({"type": "ping"})
+        assert await communicator.receive_json_from() == {"type": "pong"}
+        output = await communicator.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
 async def test_socket_refused_while_the_second_factor_is_owed():
     from asgiref.sync import sync_to_async
 

@@ -144,7 +144,9 @@ def apply_op(
         if not isinstance(op, str) or op not in live.OPS:
             raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
         try:
-            with reader_context(access.user):
+            # The transaction's first statement carries its BEGIN and reader, and a note's or
+            # decision's last one its COMMIT: two round trips for the usual operation.
+            with reader_context(access.user, deferred=True):
                 if reread:
                     fresh = reread_access(access)
                     if fresh is None:
@@ -158,6 +160,7 @@ def apply_op(
                     args=content.get("args", {}),
                     agenda_cases=agenda_cases,
                     savepoint=False,
+                    commit=True,
                 )
         except live.ROLLED_BACK as exc:
             # Rolled back whole: a retry gets the stored answer (see `live.live_apply`).

@@ -118,6 +118,7 @@ def live_apply(
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None = None,
     savepoint: bool = True,
+    commit: bool = False,
 ) -> OpResult:
     """Apply one client operation, exactly once per (conference, client_op_id).
 
@@ -135,7 +136,9 @@ def live_apply(
     here. With `savepoint=False` the caller's transaction is the operation's (two statements
     fewer): those exceptions then leave it, and the caller, once its transaction is rolled
     back, calls `answer_after_rollback` and, if that finds nothing, re-raises (the live socket
-    does: `conferences.consumers.db.apply_op`)."""
+    does: `conferences.consumers.db.apply_op`). With `commit` as well (the caller's outermost
+    transaction is the operation's, and nothing follows it), a note's or decision's last
+    statement commits it (`events.write_deferred`)."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
@@ -143,7 +146,8 @@ def live_apply(
         raise OpError("invalid", _("The operation's arguments must be an object."))
     try:
         with transaction.atomic(savepoint=savepoint):
-            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases)
+            last = commit and not savepoint
+            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases, last)
     except ROLLED_BACK as exc:
         if not savepoint and transaction.get_connection().in_atomic_block:
             raise
@@ -184,6 +188,7 @@ def _apply(
     handler: Callable[[Op], dict[str, Any]],
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None,
+    commit: bool,
 ) -> OpResult:
     # Not looked up first: a retry is rare, and is recognised when storing its id fails
     # (IntegrityError) or the operation is refused (`live_apply`): one statement fewer on
@@ -203,7 +208,10 @@ def _apply(
     with events.deferred() as pending:
         data = handler(one)
     events.write_deferred(
-        conference, pending, (ClientOp, _op_row(conference, client_op_id, actor, data))
+        conference,
+        pending,
+        (ClientOp, _op_row(conference, client_op_id, actor, data)),
+        commit=commit,
     )
     return OpResult(seq=conference.last_seq, data=data)
 

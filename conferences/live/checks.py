@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from conferences.models import AgendaItem, Conference, LiveRecord
+from permissions import rls
 from permissions.conferences import ConferenceAccess
 from permissions.models import Agency, Tier
 
@@ -189,24 +190,23 @@ def edited_record(
     username_field = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
     username = qn(cast(str, username_field.column))
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
-            "version = o.version + 1, updated_at = %s, updated_by_id = %s "
-            "FROM (SELECT n.id, n.tier, n.version, "
-            f"u.{username} AS username, u.first_name, u.last_name, a.name AS agency_name "
-            f"FROM {table} n JOIN {users} u ON u.id = n.author_id "
-            f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
-            "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
-            "FOR UPDATE OF n) AS o "
-            "WHERE r.id = o.id AND o.version = %s "
-            "RETURNING r.agenda_item_id, r.case_id, o.tier, r.version, r.author_id, "
-            "r.agency_id, r.created_at, o.username, o.first_name, o.last_name, o.agency_name",
-            [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    rows = rls.execute(
+        f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
+        "version = o.version + 1, updated_at = %s, updated_by_id = %s "
+        "FROM (SELECT n.id, n.tier, n.version, "
+        f"u.{username} AS username, u.first_name, u.last_name, a.name AS agency_name "
+        f"FROM {table} n JOIN {users} u ON u.id = n.author_id "
+        f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
+        "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
+        "FOR UPDATE OF n) AS o "
+        "WHERE r.id = o.id AND o.version = %s "
+        "RETURNING r.agenda_item_id, r.case_id, o.tier, r.version, r.author_id, "
+        "r.agency_id, r.created_at, o.username, o.first_name, o.last_name, o.agency_name",
+        [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
+    )
+    if not rows:
         return None
+    row = rows[0]
     (item_id, case_id, old_tier, version, author_id, agency_id, created_at) = row[:7]
     name, first_name, last_name, agency_name = row[7:]
     author = user_model(pk=author_id, first_name=first_name, last_name=last_name)
@@ -230,19 +230,18 @@ def edited_record(
 
 def insert(record: LiveRecord) -> None:
     """Insert a new note or decision and set its primary key: what `save()` does for a new
-    row, without building the statement through the ORM on every operation."""
+    row, without building the statement through the ORM on every operation. The first
+    statement of a live operation: `rls.execute` sends BEGIN and the reader with it."""
     opts = record._meta
     fields = [f for f in opts.concrete_fields if not f.primary_key]
     qn = connection.ops.quote_name
     columns = ", ".join(qn(cast(str, f.column)) for f in fields)
     params = [f.get_db_prep_save(f.pre_save(record, add=True), connection) for f in fields]
     placeholders = ", ".join(["%s"] * len(fields))
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
-            f"RETURNING {qn(cast(str, opts.pk.column))}",
-            params,
-        )
-        record.pk = cursor.fetchone()[0]
+    [(record.pk,)] = rls.execute(
+        f"INSERT INTO {qn(opts.db_table)} ({columns}) VALUES ({placeholders}) "  # noqa: S608
+        f"RETURNING {qn(cast(str, opts.pk.column))}",
+        params,
+    )
     record._state.adding = False
     record._state.db = connection.alias

@@ -77,6 +77,27 @@ def test_an_operation_on_a_meeting_closed_meanwhile_writes_nothing(cast):
     assert not ClientOp.objects.filter(client_op_id="late").exists()
 
 
+def test_an_edit_on_a_meeting_closed_meanwhile_changes_nothing(cast):
+    """On PostgreSQL the edit's UPDATE is sent before the events, and the events' statement
+    carries the COMMIT: a meeting closed in between gives the events no number, which must
+    stop the message before its COMMIT and roll the UPDATE back."""
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)  # reads "live"
+    _f, added, _o = _add(access, "add")
+    note_id = added.data["note"]["id"]
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    last_seq = Conference.objects.get(pk=conference.pk).last_seq
+    with pytest.raises(live.OpError) as closed:
+        _edit(access, "late-edit", note_id, 1, "閉会後の書き換え")
+    assert closed.value.code == "closed"
+    note = Note.objects.get(pk=note_id)
+    assert (note.text, note.version) == (NOTE, 1)
+    assert Conference.objects.get(pk=conference.pk).last_seq == last_seq
+    assert not ClientOp.objects.filter(client_op_id="late-edit").exists()
+
+
 @pytest.mark.postgres
 def test_an_operation_runs_as_its_reader_under_row_level_security(cast):
     """As the application role (production): the operation reads and writes protected tables
