@@ -10,7 +10,8 @@ same server (no database, no permission check): the transport's floor.
     DEBUG=1 SECRET_KEY=x .venv/bin/python benchmarks/live_fanout.py [--seconds 20]
 
 Uses DATABASE_URL / REDIS_URL when set (else a fresh SQLite file under var/ and the
-in-memory channel layer). The load generator runs on the same machine as the server.
+in-memory channel layer). The server runs with production's settings (DEBUG off); the load
+generator runs on the same machine as the server.
 """
 
 from __future__ import annotations
@@ -141,6 +142,12 @@ def start_server(port: int, app_role: bool) -> ServerProcess:
         "OTAGAI_BENCHMARK_ROUTES": "1",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
+        # Production's settings (as load.py): without DEBUG's query log on every statement.
+        # The sessions this process writes are read there: the same SECRET_KEY.
+        "DEBUG": "0",
+        "SECRET_KEY": settings.SECRET_KEY,
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback
+        "SECURE_COOKIES": "0",
     }
     if app_role:
         # As production: the application role, subject to row-level security.

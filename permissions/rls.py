@@ -31,7 +31,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from psycopg import adapt, pq, sql
+from psycopg import ClientCursor, adapt, pq, sql
 from psycopg import errors as psycopg_errors
 
 USER_SETTING = "otagai.user_id"
@@ -186,8 +186,9 @@ def execute(query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> lis
     driver = connection.connection
     started = time.monotonic()
     with connection.wrap_database_errors:
-        # The parameters are quoted by psycopg, as Django's client-side binding cursor does.
-        statement = driver.cursor().mogrify(query, params)
+        # The parameters are quoted by psycopg, as Django's client-side binding cursor does
+        # (whatever cursor the connection makes by default).
+        statement = ClientCursor(driver).mogrify(query, params)
         result = _exec(driver, f"{_begin_sql(driver, pending)}; {statement}")
     if connection.queries_logged:
         connection.queries_log.append(
