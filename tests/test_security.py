@@ -408,24 +408,31 @@ async def test_log_out_and_password_change_close_sockets(socket_user, settings):
         await communicator.disconnect()
 
 
+async def _socket_whose_password_changed_behind_its_back(user, settings):  # type: ignore[no-untyped-def]
+    """A connected socket (re-checks every 10 s, no periodic check) whose person's password
+    was then set outside the site: no notice reaches the socket."""
+    from asgiref.sync import sync_to_async
+
+    settings.SESSION_CHECK_SECONDS = 3600
+    settings.SESSION_RECHECK_SECONDS = 10
+    client = await sync_to_async(_logged_in_client)(user)
+    communicator = await _connected(_cookie(client))
+
+    def change_password() -> None:
+        user.set_password("another-long-passphrase-2026")
+        user.save()
+
+    await sync_to_async(change_password)()
+    return communicator
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_a_session_ended_behind_the_sites_back_closes_within_the_recheck_bound(
     socket_user, settings
 ):
     """A password set outside the site (no notice to the sockets): messages within
     SESSION_RECHECK_SECONDS of the last check are not re-checked; the first one after is."""
-    from asgiref.sync import sync_to_async
-
-    settings.SESSION_CHECK_SECONDS = 3600
-    settings.SESSION_RECHECK_SECONDS = 10
-    client = await sync_to_async(_logged_in_client)(socket_user)
-    communicator = await _connected(_cookie(client))
-
-    def change_password() -> None:
-        socket_user.set_password("another-long-passphrase-2026")
-        socket_user.save()
-
-    await sync_to_async(change_password)()
+    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings)
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from() == {"type": "pong"}  # within the bound
     with time_machine.travel(timezone.now() + timedelta(seconds=11), tick=True):
@@ -442,18 +449,7 @@ async def test_a_socket_in_use_is_rechecked_beside_its_messages_before_the_bound
     """From three quarters of SESSION_RECHECK_SECONDS a message is answered at once and the
     session checked beside it: a socket in use does not wait for the check, and still closes
     when the session has ended."""
-    from asgiref.sync import sync_to_async
-
-    settings.SESSION_CHECK_SECONDS = 3600
-    settings.SESSION_RECHECK_SECONDS = 10
-    client = await sync_to_async(_logged_in_client)(socket_user)
-    communicator = await _connected(_cookie(client))
-
-    def change_password() -> None:
-        socket_user.set_password("another-long-passphrase-2026")
-        socket_user.save()
-
-    await sync_to_async(change_password)()
+    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings)
     with time_machine.travel(timezone.now() + timedelta(seconds=8), tick=True):
         await communicator.send_json_to({"type": "ping"})
         assert await communicator.receive_json_from() == {"type": "pong"}
