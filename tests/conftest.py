@@ -237,3 +237,20 @@ def _append_only_tables_truncatable_in_tests(django_db_setup, django_db_blocker)
         with connection.cursor() as cursor:
             for table in ("permissions_auditevent", "permissions_disclosurerecord"):
                 cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER {table}_no_truncate")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_session_left_in_the_test_database(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """The worker threads that ran the sockets' database calls (asgiref's executor, each with
+    its own connection) outlive the tests, and their connections with them: PostgreSQL then
+    refused to drop the test database at the end ("being accessed by other users"). Before
+    pytest-django drops it (this fixture is torn down first), end those sessions."""
+    yield
+    with django_db_blocker.unblock():
+        if connection.vendor != "postgresql":
+            return
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
