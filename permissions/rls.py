@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -346,6 +347,19 @@ def grant_app_role(connection: BaseDatabaseWrapper, role: str) -> bool:
         cursor.execute(f"REVOKE ALL ON {views} FROM PUBLIC, {role}")
         cursor.execute(f"GRANT SELECT ON {views} TO {role}")
     return True
+
+
+def grant_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
+    """After `migrate` has applied migrations, grant the application role (if it exists) what
+    it needs on every table, those the migrations just created included: migration 0009
+    grants only on the tables that exist when it runs, and without this a table created
+    later (the sessions' table, on a database migrated from empty) was refused to the web
+    processes until someone re-ran the grant by hand. Once per command (the signal comes for
+    every app), and not after `flush` (no plan: the tests' flush between transactional
+    tests)."""
+    if not kwargs.get("plan") or sender.label != "permissions":
+        return
+    grant_app_role(connections[using], settings.DATABASE_APP_ROLE)
 
 
 # What is known about one physical connection, kept with it (weakly: gone when it is). With

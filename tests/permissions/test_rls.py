@@ -847,3 +847,27 @@ def test_declaration_tally_and_report_count_every_case_under_the_app_role(cast, 
             professional_report = safety_tally(declaration)
     assert [(a["total"], a["needs_help"]) for a in tally] == [(1, 1)]
     assert professional == professional_report == []
+
+
+def _may_read_sessions() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT has_table_privilege(%s, 'django_session', 'SELECT')", [ROLE])
+        return cursor.fetchone()[0]
+
+
+def test_migrate_grants_the_app_role_on_tables_created_after_the_rls_migration(app_role):
+    """A database migrated from empty got the grants of migration 0009 on the tables that
+    existed then; the sessions' table came later, and the web processes were refused it.
+    After a `migrate` that applied migrations, every table is granted again; after a `flush`
+    (no plan: between transactional tests) nothing is sent."""
+    from django.apps import apps
+
+    permissions_app = apps.get_app_config("permissions")
+    with connection.cursor() as cursor:
+        cursor.execute(f"REVOKE ALL ON django_session FROM {ROLE}")
+    assert not _may_read_sessions()
+    rls.grant_after_migrate(sender=permissions_app, using="default", plan=None)
+    rls.grant_after_migrate(sender=apps.get_app_config("sessions"), plan=[("x", False)])
+    assert not _may_read_sessions()
+    rls.grant_after_migrate(sender=permissions_app, using="default", plan=[("x", False)])
+    assert _may_read_sessions()
