@@ -62,6 +62,10 @@ from tests.factories import (
 pytestmark = [pytest.mark.postgres]
 
 ROLE = settings.DATABASE_APP_ROLE
+# Up to this many shares, the search functions check the reader's shares first (0012).
+SMALL_READER = importlib.import_module(
+    "permissions.migrations.0012_rls_search_by_reader_size"
+).SMALL_READER
 
 
 def ensure_app_role() -> None:
@@ -649,9 +653,6 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
     other paths — break-glass, the disaster-support list in normal times and in a declared
     disaster, the lead coordinator of an unshared case, the break-glass lookup, a council
     report."""
-    small_reader = importlib.import_module(
-        "permissions.migrations.0012_rls_search_by_reader_size"
-    ).SMALL_READER
     now = timezone.now()
     area = cast.area
     a = _agency_with_case("東部包括", area, "甲さん世帯")
@@ -665,7 +666,7 @@ def test_search_function_mirrors_the_policy_for_every_path(cast, app_role):
         label="要支援", life_area=area, small_area=cast.small_area, disaster_support=True
     )
     # A reader with many share rows (the index-first way), some of them matching.
-    big_user, many = _reader_with_many_shares(cast, a["case"], small_reader)
+    big_user, many = _reader_with_many_shares(cast, a["case"], SMALL_READER)
     # Every other case matches the searches.
     Case.objects.update(search_text="ほか")
     matching = [a["case"], expired, glass_case, unshared, listed, cast.case, *many[::2]]
@@ -734,9 +735,6 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
     from casework import selectors
     from casework.search import rls_list_matches
 
-    small_reader = importlib.import_module(
-        "permissions.migrations.0012_rls_search_by_reader_size"
-    ).SMALL_READER
     now = timezone.now()
     area = cast.area
     a = _agency_with_case("東部包括", area, "甲さん世帯")
@@ -750,7 +748,7 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
     )
     # A reader with many share rows (the index-first way) and a second agency.
     big_user, many = _reader_with_many_shares(
-        cast, a["case"], small_reader, also=cast.professional_agency
+        cast, a["case"], SMALL_READER, also=cast.professional_agency
     )
     # Every other case matches; the list's order: updated_at (ties included), then id.
     Case.objects.update(search_text="ほか")
@@ -770,7 +768,7 @@ def test_list_search_under_the_app_role_lists_and_counts_what_the_application_wo
             assert any("otagai_rls_case_search_list" in sql for sql in queries), user.username
     assert unshared.pk not in _list_search(cast.coordinator, "井上")[0]
     assert listed.pk not in _list_search(cast.resident, "井上")[0]
-    assert len(_list_search(big_user, "井上")[0]) > small_reader // 3 - 5  # two agencies' shares
+    assert len(_list_search(big_user, "井上")[0]) > SMALL_READER // 3 - 5  # two agencies' shares
     # At most `limit` ids, the first ones in list order.
     expected = _listed_by_the_application(big_user, "いのうえ")
     scope = policy.case_scope(big_user)
