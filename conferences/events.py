@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from asgiref.sync import async_to_sync
@@ -23,6 +24,7 @@ from django.db.models import Field, Model
 from django.utils import timezone
 
 from conferences.models import Conference, ConferenceEvent
+from permissions import rls
 from permissions.models import Tier
 
 log = logging.getLogger(__name__)
@@ -55,13 +57,39 @@ def collect() -> Iterator[list[tuple[int, dict[str, Any]]]]:
         yield outbox
 
 
+@dataclass
+class Deferred:
+    """What an operation left for `write_deferred`: its events, and new rows (`defer_row`)."""
+
+    events: list[tuple[Conference, dict[str, Any]]] = field(default_factory=list)
+    rows: list[tuple[str, list[str], list[Any]]] = field(default_factory=list)
+
+
 @contextlib.contextmanager
-def deferred() -> Iterator[list[tuple[Conference, dict[str, Any]]]]:
+def deferred() -> Iterator[Deferred]:
     """Within the block `record` numbers and writes nothing: it collects the events, which
     `write_deferred` then writes, numbered, in one statement with the operation's own row
-    (the live socket's note and decision operations: one round trip fewer each)."""
-    with _stashed("pending") as pending:
-        yield pending
+    (the live socket's note and decision operations: one round trip fewer each); on
+    PostgreSQL a new note or decision joins that statement too (`defer_row`)."""
+    collected = Deferred()
+    with _stashed("pending") as pending, _stashed("rows") as rows:
+        collected.events, collected.rows = pending, rows
+        yield collected
+
+
+def deferring() -> bool:
+    """Whether this thread is inside `deferred()`."""
+    return getattr(_local, "rows", None) is not None
+
+
+def defer_row(table: str, columns: list[str], values: list[Any]) -> None:
+    """Inside `deferred()` on PostgreSQL: leave the INSERT of a row to `write_deferred`'s
+    statement. Nothing returns from it, so its primary key must be among `columns`; `values`
+    are database values."""
+    rows = getattr(_local, "rows", None)
+    if rows is None or connection.vendor != "postgresql":
+        raise RuntimeError("defer_row: only inside deferred(), on PostgreSQL")
+    rows.append((table, columns, values))
 
 
 def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
@@ -208,16 +236,18 @@ def insert_row(model: type[Model], row: dict[str, Any]) -> None:
 
 def write_deferred(
     conference: Conference,
-    pending: list[tuple[Conference, dict[str, Any]]],
+    collected: Deferred,
     stamped: tuple[type[Model], dict[str, Any]],
     *,
     commit: bool = False,
 ) -> None:
     """Write the events `deferred` collected, with the next sequence numbers, and `stamped`,
     a row of another table (field name -> value) whose `seq` is the last of them. On
-    PostgreSQL one statement numbers (locking the conference row until the commit, and
-    checking the meeting is still in the state `conference` says, as `record` does) and
-    inserts them all. Raises `StateChanged` as `record` does.
+    PostgreSQL one statement inserts the collected rows (`defer_row`), numbers the events
+    (locking the conference row until the commit, and checking the meeting is still in the
+    state `conference` says, as `record` does) and inserts them all. Raises `StateChanged` as
+    `record` does. A reader still pending (`rls.reader_context(..., deferred=True)`) goes in
+    the same message: a new note is then one round trip, BEGIN to COMMIT.
 
     `commit` (PostgreSQL; the caller's transaction ends here, and was begun by the caller's
     outermost `atomic`): COMMIT goes in the same message as the statement, one round trip
@@ -227,7 +257,10 @@ def write_deferred(
     qn = connection.ops.quote_name
     model, row = stamped
     columns, values = _params(model, row)
+    pending = collected.events
     ours = [v for c, v in pending if c.pk == conference.pk]
+    if collected.rows and (connection.vendor != "postgresql" or not ours):
+        raise RuntimeError("rows are deferred only into a PostgreSQL statement with events")
     for other, v in pending:
         if other.pk != conference.pk:  # not the operation's meeting: written on its own
             pk, other.last_seq = _insert_event(other, v)
@@ -243,11 +276,20 @@ def write_deferred(
     event_columns = ", ".join(qn(c) for c in (*_EVENT_COLUMNS, "seq"))
     placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
     last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
-    ctes = [
+    ctes: list[str] = []
+    params: list[Any] = []
+    for k, (row_table, row_columns, row_values) in enumerate(collected.rows):
+        ctes.append(
+            f"r{k} AS (INSERT INTO {qn(row_table)} "  # noqa: S608
+            f"({', '.join(qn(c) for c in row_columns)}) "
+            f"VALUES ({', '.join(['%s'] * len(row_values))}))"
+        )
+        params += row_values
+    ctes.append(
         f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
         f"WHERE {qn('id')} = %s AND {qn('state')} = %s RETURNING {qn('last_seq')})"
-    ]
-    params: list[Any] = [n, conference.pk, conference.state]
+    )
+    params += [n, conference.pk, conference.state]
     for k, v in enumerate(ours):
         # One INSERT each (not one over VALUES): a NULL takes its column's type.
         ctes.append(
@@ -267,12 +309,7 @@ def write_deferred(
         for k in range(n)
     )
     try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"WITH {', '.join(ctes)} {union} ORDER BY 2{'; COMMIT' if commit else ''}",
-                params,
-            )
-            rows = cursor.fetchall()
+        rows = rls.execute(f"WITH {', '.join(ctes)} {union} ORDER BY 2", params, commit=commit)
     except IntegrityError as exc:
         if _unnumbered(exc):
             raise StateChanged(conference.pk) from exc

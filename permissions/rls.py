@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
-from psycopg import ClientCursor, adapt, pq, sql
+from psycopg import ClientCursor, adapt, generators, pq, sql
 from psycopg import errors as psycopg_errors
 
 USER_SETTING = "otagai.user_id"
@@ -148,14 +148,16 @@ def _begin_sql(driver: Any, values: list[str]) -> str:
     return f"BEGIN; SELECT {pairs}, set_config('jit', 'off', true)"
 
 
-def _exec(driver: Any, command: str) -> Any:
-    """Send `command` (several statements: the simple query protocol) and return the last
+def _exec(driver: Any, command: str) -> list[Any]:
+    """Send `command` (several statements: the simple query protocol) and return each
     statement's result; an error in any of them raises it (PostgreSQL runs none after it)."""
     with driver.lock:
-        result = driver.pgconn.exec_(command.encode(driver.info.encoding))
-    if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-        raise psycopg_errors.error_from_result(result, encoding=driver.info.encoding)
-    return result
+        driver.pgconn.send_query(command.encode(driver.info.encoding))
+        results = driver.wait(generators.execute(driver.pgconn))
+    for result in results:
+        if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+            raise psycopg_errors.error_from_result(result, encoding=driver.info.encoding)
+    return results
 
 
 # Readers named by `reader_context(..., deferred=True)` whose transaction has not begun yet:
@@ -173,15 +175,22 @@ def _flush_pending(execute: Any, sql: str, params: Any, many: bool, context: Any
     return execute(sql, params, many, context)
 
 
-def execute(query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> list[tuple]:
+def execute(
+    query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS, *, commit: bool = False
+) -> list[tuple]:
     """Run one statement and return its rows. If the transaction's reader is still pending
     (`reader_context(..., deferred=True)`), BEGIN and the reader's settings go in the same
-    message: one round trip for all three (the live operations' first statement)."""
+    message: one round trip for all three (the live operations' first statement).
+
+    `commit` (PostgreSQL; the statement is the last of a transaction begun by the caller's
+    outermost `atomic`): COMMIT goes in the same message. An error stops the message before
+    it, and the caller's `atomic` rolls back as after any error."""
     connection = connections[using]
     pending = _PENDING.pop(connection, None) if connection.vendor == "postgresql" else None
+    tail = "; COMMIT" if commit else ""
     if pending is None:
         with connection.cursor() as cursor:
-            cursor.execute(query, params)
+            cursor.execute(query + tail, params)  # the rows are the first statement's
             return cursor.fetchall() if cursor.description is not None else []
     connection.ensure_connection()
     driver = connection.connection
@@ -190,7 +199,8 @@ def execute(query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS) -> lis
         # The parameters are quoted by psycopg, as Django's client-side binding cursor does
         # (whatever cursor the connection makes by default).
         statement = ClientCursor(driver).mogrify(query, params)
-        result = _exec(driver, f"{_begin_sql(driver, pending)}; {statement}")
+        # BEGIN, the reader's SELECT, the statement, and COMMIT if asked: the third is ours.
+        result = _exec(driver, f"{_begin_sql(driver, pending)}; {statement}{tail}")[2]
     if connection.queries_logged:
         connection.queries_log.append(
             {"sql": statement, "time": f"{time.monotonic() - started:.3f}"}

@@ -12,7 +12,14 @@ from django.utils.translation import gettext as _
 
 from conferences import events
 from conferences.live import agenda, records
-from conferences.live.checks import MAX_OP_ID, Op, OpConflict, OpError, live
+from conferences.live.checks import (
+    MAX_OP_ID,
+    Op,
+    OpConflict,
+    OpError,
+    forget_reserved_ids,
+    live,
+)
 from conferences.models import ActionItem, ClientOp, Conference, Decision, Note, Participant
 from permissions.conferences import ConferenceAccess
 
@@ -165,6 +172,8 @@ def answer_after_rollback(
     refuses it (a note it added is edited since, it closed the meeting…). None otherwise:
     the caller re-raises `exc`, after a state change having raised the refusal for the
     meeting's state now, if there is one (`state_changed`)."""
+    if isinstance(exc, IntegrityError):
+        forget_reserved_ids()
     result = done_before(access, client_op_id, actor)
     if result is None and isinstance(exc, events.StateChanged):
         state_changed(access)
@@ -205,11 +214,11 @@ def _apply(
         return OpResult(seq=conference.last_seq, data=data)
     # The hot path (notes and decisions): the events and the operation's id in one statement,
     # which also takes the conference row's lock, at the end (held until the commit).
-    with events.deferred() as pending:
+    with events.deferred() as collected:
         data = handler(one)
     events.write_deferred(
         conference,
-        pending,
+        collected,
         (ClientOp, _op_row(conference, client_op_id, actor, data)),
         commit=commit,
     )

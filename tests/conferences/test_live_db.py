@@ -4,13 +4,15 @@ transaction per operation, as the reader, whose broadcasts come back to the sock
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from conferences import live, services
 from conferences.consumers import db
+from conferences.live import checks
 from conferences.models import ClientOp, Conference, Note
 from permissions.conferences import conference_access
 from permissions.models import Tier
@@ -113,6 +115,108 @@ def test_an_operation_runs_as_its_reader_under_row_level_security(cast):
     assert [cid for cid, _m in outbox] == [conference.pk]
     note = Note.objects.get(pk=result.data["note"]["id"])
     assert (note.text, note.tier, note.author) == (NOTE, Tier.SUPPORT, cast.professional)
+
+
+@pytest.mark.postgres
+def test_a_new_note_is_one_message_to_the_database(cast):
+    """PostgreSQL, as the application role: BEGIN, the reader, the note's INSERT (its key
+    reserved ahead), its event, the operation's id and COMMIT go in one message; the key
+    the note, its event, the answer and the broadcast carry is the one stored."""
+    ensure_app_role()
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    item = _item(conference)
+    agenda = {item: conference.agenda.get(pk=item).case_id}
+    checks._reserved.__dict__.clear()  # the thread's next keys: reserved by the first note
+
+    def add(op_id: str, text: str):  # type: ignore[no-untyped-def]
+        content = {"id": op_id, "op": "note.add", "args": {"item": item, "text": text}}
+        return db.apply_op(access, content, "ja", agenda, False)
+
+    with as_app_role():
+        _f, first, _o = add("first", "一件目")
+        with CaptureQueriesContext(connection) as queries:
+            _f, second, outbox = add("second", "二件目")
+    # Django logs its BEGIN and COMMIT; psycopg sends neither (the transaction is ours).
+    [statement] = [
+        q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
+    assert statement.startswith('WITH r0 AS (INSERT INTO "conferences_note"')
+    assert "conferences_conferenceevent" in statement and "conferences_clientop" in statement
+    note_id = second.data["note"]["id"]
+    assert note_id == first.data["note"]["id"] + 1  # the next of the reserved block
+    note = Note.objects.get(pk=note_id)
+    assert (note.text, note.tier, note.author) == ("二件目", Tier.SUPPORT, cast.professional)
+    event = conference.events.get(seq=second.seq)
+    assert event.payload["note"]["id"] == note_id
+    assert ClientOp.objects.get(client_op_id="second").result == second.data
+    [(_cid, message)] = outbox
+    assert json.loads(message["text"])["note"]["id"] == note_id
+
+
+@pytest.mark.postgres
+def test_reserved_keys_are_never_given_twice(cast):
+    """Keys reserved ahead by two threads (two sockets' worker threads) never meet: each
+    block comes from the table's sequence, as the database's own default would."""
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    checks._reserved.__dict__.clear()
+    ids = [_add(access, f"main-{n}", text=f"メモ{n}")[1].data["note"]["id"] for n in range(3)]
+
+    def other_thread() -> list[int]:
+        try:
+            return [
+                _add(access, f"other-{n}", text=f"別{n}")[1].data["note"]["id"] for n in range(3)
+            ]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        others = pool.submit(other_thread).result()
+    ids += [_add(access, f"main-{n}", text=f"メモ{n}")[1].data["note"]["id"] for n in range(3, 5)]
+    assert len(set(ids + others)) == 8
+    assert ids == sorted(ids) and others == sorted(others)
+    assert Note.objects.filter(conference=conference).count() == 8
+    # A plain INSERT (the ORM, a service) takes the sequence's next value: past both blocks.
+    later = Note.objects.create(
+        conference=conference,
+        agenda_item_id=_item(conference),
+        case=conference.agenda.get(pk=_item(conference)).case,
+        text="後から",
+        author=cast.professional,
+        updated_by=cast.professional,
+    )
+    assert later.pk > max(ids + others)
+
+
+@pytest.mark.postgres
+def test_a_reserved_key_taken_meanwhile_fails_once_and_the_retry_succeeds(cast):
+    """A database flushed with its sequences reset under a running server hands a thread's
+    reserved keys out again: the operation that meets one fails without writing anything,
+    the thread drops its reserved keys, and the client's retry (same id) is applied."""
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    checks._reserved.__dict__.clear()
+    first = _add(access, "first", text="一件目")[1].data["note"]["id"]
+    item = conference.agenda.get(pk=_item(conference))
+    for pk in (first + 1, first + 2):  # what a reset sequence gives the next plain INSERTs
+        Note.objects.create(
+            pk=pk,
+            conference=conference,
+            agenda_item=item,
+            case=item.case,
+            text=f"別の経路{pk}",
+            author=cast.coordinator,
+            updated_by=cast.coordinator,
+        )
+    last_seq = Conference.objects.get(pk=conference.pk).last_seq
+    with pytest.raises(IntegrityError):
+        _add(access, "taken", text="衝突")
+    assert not Note.objects.filter(text="衝突").exists()
+    assert Conference.objects.get(pk=conference.pk).last_seq == last_seq
+    _f, retried, outbox = _add(access, "taken", text="衝突")
+    assert not retried.duplicate and len(outbox) == 1
+    assert Note.objects.get(text="衝突").pk == retried.data["note"]["id"] > first + 2
 
 
 @pytest.mark.postgres

@@ -73,3 +73,37 @@ def test_a_block_that_sends_nothing_begins_nothing(cast, app_role):
         pass
     assert _status() == pq.TransactionStatus.IDLE
     assert not rls._PENDING
+
+
+def test_a_statement_may_carry_the_commit_and_an_error_stops_it(cast, app_role):
+    """`execute(..., commit=True)`: the transaction ends in the statement's message, as the
+    first statement (with BEGIN and the reader) or a later one; an error in it stops the
+    message before its COMMIT, and nothing of the transaction stays."""
+    with as_app_role():
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE written (x int)")  # this connection's only
+        with rls.reader_context(cast.professional, deferred=True):
+            rows = rls.execute(READER, [], commit=True)
+            assert _status() == pq.TransactionStatus.IDLE
+        assert rows == [(str(cast.professional.pk), "off")]
+        with rls.reader_context(cast.professional, deferred=True):
+            rls.execute("INSERT INTO written VALUES (1)", [])
+            assert rls.execute("SELECT count(*) FROM written", [], commit=True) == [(1,)]
+            assert _status() == pq.TransactionStatus.IDLE
+        for first in (True, False):
+            with (
+                pytest.raises(DataError),
+                rls.reader_context(cast.professional, deferred=True),
+            ):
+                if not first:
+                    rls.execute("INSERT INTO written VALUES (2)", [])
+                rls.execute(
+                    "WITH w AS (INSERT INTO written VALUES (3) RETURNING x) SELECT x / %s FROM w",
+                    [0],
+                    commit=True,
+                )
+            assert _status() == pq.TransactionStatus.IDLE
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT x FROM written ORDER BY x")
+            assert cursor.fetchall() == [(1,)]
+            cursor.execute("DROP TABLE written")
