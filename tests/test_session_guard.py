@@ -1,0 +1,99 @@
+"""`session_still_valid`, which every guarded socket's re-check calls: one statement for the
+session and the person's password, the session's data decoded once per stored version, and
+the session store's own way for the touch. Each refusal here closes a live socket (the
+socket-level tests are in test_security.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.sessions.backends.db import SessionStore
+from django.contrib.sessions.models import Session
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django_otp import DEVICE_ID_SESSION_KEY
+
+from config import session_guard
+from config.session_guard import session_still_valid
+from config.twofactor import REQUIRED_KEY, TOUCH_KEY
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _session_of(user, **data):  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[TOUCH_KEY] = int(time.time())
+    session[REQUIRED_KEY] = False
+    for key, value in data.items():
+        session[key] = value
+    session.save()
+    return session.session_key
+
+
+def test_a_live_session_passes_in_one_statement():
+    user = UserFactory()
+    key = _session_of(user)
+    assert session_still_valid(key, user.pk)
+    with CaptureQueriesContext(connection) as queries:
+        assert session_still_valid(key, user.pk, touch=True)  # touched a moment ago
+    assert len(queries.captured_queries) == 1
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["deleted", "expired", "inactive", "password", "tampered", "other_person", "owes_2fa"],
+)
+def test_every_way_a_session_ends_is_refused(change):
+    user, other = UserFactory(), UserFactory()
+    key = _session_of(user, **({REQUIRED_KEY: True} if change == "owes_2fa" else {}))
+    assert session_still_valid(key, user.pk) is (change != "owes_2fa")  # decoded and kept
+    row = Session.objects.filter(session_key=key)
+    if change == "deleted":
+        row.delete()
+    elif change == "expired":
+        row.update(expire_date="2000-01-01T00:00:00Z")
+    elif change == "inactive":
+        type(user).objects.filter(pk=user.pk).update(is_active=False)
+    elif change == "password":
+        user.set_password("a new one, set elsewhere")
+        user.save()
+    elif change == "tampered":
+        data = row.get().session_data
+        row.update(session_data=data[:-3] + ("AAA" if not data.endswith("AAA") else "BBB"))
+    uid = other.pk if change == "other_person" else user.pk
+    assert not session_still_valid(key, uid)
+    assert not session_still_valid(key, uid, touch=True)
+
+
+def test_a_second_factor_entered_lets_the_session_through():
+    user = UserFactory()
+    key = _session_of(user, **{REQUIRED_KEY: True, DEVICE_ID_SESSION_KEY: "otp_totp.totpdevice/1"})
+    assert session_still_valid(key, user.pk)
+
+
+def test_a_message_renews_the_idle_timer_at_most_once_a_minute():
+    user = UserFactory()
+    key = _session_of(user, **{TOUCH_KEY: int(time.time()) - 61})
+    before = Session.objects.get(session_key=key)
+    assert session_still_valid(key, user.pk, touch=True)
+    after = Session.objects.get(session_key=key)
+    assert after.expire_date > before.expire_date
+    touched = SessionStore().decode(after.session_data)[TOUCH_KEY]
+    assert touched >= int(time.time()) - 1
+    # The new version of the data is what the next check decodes; no save within the minute.
+    assert session_still_valid(key, user.pk, touch=True)
+    assert Session.objects.get(session_key=key).session_data == after.session_data
+
+
+def test_the_decoded_sessions_are_bounded(monkeypatch):
+    monkeypatch.setattr(session_guard, "_DECODED_MAX", 3)
+    users = [UserFactory() for _ in range(5)]
+    keys = [_session_of(u) for u in users]
+    for user, key in zip(users, keys, strict=True):
+        assert session_still_valid(key, user.pk)
+        assert len(session_guard._DECODED) <= 3
