@@ -86,7 +86,7 @@ def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = 
     row = _session_and_password(session_key, user_id)
     if row is None:
         return False  # no such session, expired, or the person is gone or inactive
-    data = _decoded(*row)
+    data = _decoded(row[0])
     if touch and int(time.time()) - int(data.get(TOUCH_KEY, 0)) >= 60:
         return _checked_by_store(session_key, user_id, touch=True)
     from django.contrib.auth import get_user_model
@@ -100,7 +100,7 @@ _DECODED: dict[str, dict[str, Any]] = {}  # session data as stored -> decoded (r
 _DECODED_MAX = 4096
 
 
-def _decoded(session_data: str, _password: str) -> dict[str, Any]:
+def _decoded(session_data: str) -> dict[str, Any]:
     """The session's data, decoded (its signature checked) once per stored version: a
     session's data changes only when it is saved, at most once a minute while in use."""
     data = _DECODED.get(session_data)
