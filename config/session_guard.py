@@ -248,7 +248,7 @@ class SessionGuardMixin:
                 return
         elif age >= recheck * 0.75 and self._session_early is None:
             # A socket in use is re-checked before the bound, beside its messages: the check
-            # (two queries, a session save now and then) is then not in any message's way,
+            # (one query, a session save now and then) is then not in any message's way,
             # and a message still waits for one only after a silence.
             self._session_early = asyncio.create_task(self._check_early())
         await super().websocket_receive(message)  # type: ignore[misc]
