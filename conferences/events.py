@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -78,18 +78,18 @@ def deferred() -> Iterator[Deferred]:
 
 
 def deferring() -> bool:
-    """Whether this thread is inside `deferred()`."""
-    return getattr(_local, "rows", None) is not None
+    """Whether a new row may be left to `write_deferred` (`defer_row`): inside `deferred()`,
+    on PostgreSQL."""
+    return getattr(_local, "rows", None) is not None and connection.vendor == "postgresql"
 
 
 def defer_row(table: str, columns: list[str], values: list[Any]) -> None:
     """Inside `deferred()` on PostgreSQL: leave the INSERT of a row to `write_deferred`'s
     statement. Nothing returns from it, so its primary key must be among `columns`; `values`
     are database values."""
-    rows = getattr(_local, "rows", None)
-    if rows is None or connection.vendor != "postgresql":
+    if not deferring():
         raise RuntimeError("defer_row: only inside deferred(), on PostgreSQL")
-    rows.append((table, columns, values))
+    _local.rows.append((table, columns, values))
 
 
 def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
@@ -221,17 +221,23 @@ def _params(model: type[Model], row: dict[str, Any]) -> tuple[list[str], list[An
     )
 
 
+def insert_sql(table: str, columns: Sequence[str], last: str = "") -> str:
+    """`INSERT INTO table (columns) VALUES (%s, …)`, names quoted, a placeholder per column;
+    with `last`, that SQL expression is the value of the last column instead."""
+    qn = connection.ops.quote_name
+    values = ["%s"] * (len(columns) - 1 if last else len(columns)) + ([last] if last else [])
+    return (
+        f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
+        f"VALUES ({', '.join(values)})"
+    )
+
+
 def insert_row(model: type[Model], row: dict[str, Any]) -> None:
     """Insert `row` (field name -> value) into `model`'s table: one hand-written statement,
     not an ORM instance and its compiled INSERT (the live operations' hot path)."""
-    qn = connection.ops.quote_name
     columns, values = _params(model, row)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
-            f"({', '.join(qn(c) for c in columns)}) VALUES ({', '.join(['%s'] * len(values))})",
-            values,
-        )
+        cursor.execute(insert_sql(model._meta.db_table, columns), values)
 
 
 def write_deferred(
@@ -272,37 +278,25 @@ def write_deferred(
         insert_row(model, {**row, "seq": conference.last_seq})
         return
     n = len(ours)
-    conf_table, table = qn(Conference._meta.db_table), qn(ConferenceEvent._meta.db_table)
-    event_columns = ", ".join(qn(c) for c in (*_EVENT_COLUMNS, "seq"))
-    placeholders = ", ".join(["%s"] * len(_EVENT_COLUMNS))
+    conf_table = qn(Conference._meta.db_table)
     last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
     ctes: list[str] = []
     params: list[Any] = []
     for k, (row_table, row_columns, row_values) in enumerate(collected.rows):
-        ctes.append(
-            f"r{k} AS (INSERT INTO {qn(row_table)} "  # noqa: S608
-            f"({', '.join(qn(c) for c in row_columns)}) "
-            f"VALUES ({', '.join(['%s'] * len(row_values))}))"
-        )
+        ctes.append(f"r{k} AS ({insert_sql(row_table, row_columns)})")
         params += row_values
     ctes.append(
         f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
         f"WHERE {qn('id')} = %s AND {qn('state')} = %s RETURNING {qn('last_seq')})"
     )
     params += [n, conference.pk, conference.state]
+    event_columns = [*_EVENT_COLUMNS, "seq"]
     for k, v in enumerate(ours):
         # One INSERT each (not one over VALUES): a NULL takes its column's type.
-        ctes.append(
-            f"e{k} AS (INSERT INTO {table} ({event_columns}) "  # noqa: S608
-            f"VALUES ({placeholders}, {last} - {n - 1 - k}) "
-            f"RETURNING {qn('id')}, {qn('seq')})"
-        )
+        event = insert_sql(ConferenceEvent._meta.db_table, event_columns, f"{last} - {n - 1 - k}")
+        ctes.append(f"e{k} AS ({event} RETURNING {qn('id')}, {qn('seq')})")
         params += _event_params(v)
-    ctes.append(
-        f"o AS (INSERT INTO {qn(model._meta.db_table)} "  # noqa: S608
-        f"({', '.join(qn(c) for c in (*columns, 'seq'))}) "
-        f"VALUES ({', '.join(['%s'] * len(values))}, {last}))"
-    )
+    ctes.append(f"o AS ({insert_sql(model._meta.db_table, [*columns, 'seq'], last)})")
     params += values
     union = " UNION ALL ".join(
         f"SELECT {qn('id')}, {qn('seq')} FROM e{k}"  # noqa: S608

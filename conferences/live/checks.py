@@ -270,7 +270,7 @@ def insert(record: LiveRecord) -> None:
     reader with it)."""
     opts = record._meta
     qn = connection.ops.quote_name
-    deferring = connection.vendor == "postgresql" and events.deferring()
+    deferring = events.deferring()
     if deferring:
         record.pk = reserved_id(type(record))
     fields = [f for f in opts.concrete_fields if deferring or not f.primary_key]
@@ -280,8 +280,7 @@ def insert(record: LiveRecord) -> None:
         events.defer_row(opts.db_table, columns, values)
     else:
         [(record.pk,)] = rls.execute(
-            f"INSERT INTO {qn(opts.db_table)} ({', '.join(qn(c) for c in columns)}) "  # noqa: S608
-            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"{events.insert_sql(opts.db_table, columns)} "
             f"RETURNING {qn(cast(str, opts.pk.column))}",
             values,
         )
