@@ -19,18 +19,18 @@ from config import session_guard
 from config.session_guard import session_still_valid
 from config.twofactor import REQUIRED_KEY, TOUCH_KEY
 from tests.factories import UserFactory
+from tests.twofactor import complete_second_factor
 
 pytestmark = pytest.mark.django_db
 
 
 def _session_of(user, **data):  # type: ignore[no-untyped-def]
+    """The session key of `user` logged in as a person does, with `data` added to it."""
     client = Client()
     client.force_login(user)
+    complete_second_factor(client, user)
     session = client.session
-    session[TOUCH_KEY] = int(time.time())
-    session[REQUIRED_KEY] = False
-    for key, value in data.items():
-        session[key] = value
+    session.update(data)
     session.save()
     return session.session_key
 
