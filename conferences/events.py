@@ -59,10 +59,12 @@ def collect() -> Iterator[list[tuple[int, dict[str, Any]]]]:
 
 @dataclass
 class Deferred:
-    """What an operation left for `write_deferred`: its events, and new rows (`defer_row`)."""
+    """What an operation left for `write_deferred`: its events, and its writes (`defer_row`,
+    `defer_update`): each the SQL of one data-modifying statement, its parameters, and
+    whether it must touch a row for the operation to be written."""
 
     events: list[tuple[Conference, dict[str, Any]]] = field(default_factory=list)
-    rows: list[tuple[str, list[str], list[Any]]] = field(default_factory=list)
+    rows: list[tuple[str, list[Any], bool]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -89,7 +91,17 @@ def defer_row(table: str, columns: list[str], values: list[Any]) -> None:
     are database values."""
     if not deferring():
         raise RuntimeError("defer_row: only inside deferred(), on PostgreSQL")
-    _local.rows.append((table, columns, values))
+    _local.rows.append((insert_sql(table, columns), values, False))
+
+
+def defer_update(sql: str, params: list[Any]) -> None:
+    """Inside `deferred()` on PostgreSQL: leave a data-modifying statement that returns the
+    rows it touched (`UPDATE … RETURNING`) to `write_deferred`'s statement, which numbers and
+    writes the events only if it touched one; if it touched none, nothing is written and
+    `write_deferred` raises `Unmatched`."""
+    if not deferring():
+        raise RuntimeError("defer_update: only inside deferred(), on PostgreSQL")
+    _local.rows.append((sql, params, True))
 
 
 def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
@@ -111,6 +123,12 @@ def lock_conference(conference_id: int) -> Conference:
 
 class StateChanged(Exception):
     """The meeting's state is no longer the one the operation checked: roll back."""
+
+
+class Unmatched(Exception):
+    """A statement left to `write_deferred` (`defer_update`) found no row as it expected, or
+    the meeting's state changed: nothing was written. The operation is applied again without
+    what it assumed, and that names the refusal if there is one."""
 
 
 def _next_seq(conference: Conference) -> int:
@@ -249,11 +267,14 @@ def write_deferred(
 ) -> None:
     """Write the events `deferred` collected, with the next sequence numbers, and `stamped`,
     a row of another table (field name -> value) whose `seq` is the last of them. On
-    PostgreSQL one statement inserts the collected rows (`defer_row`), numbers the events
-    (locking the conference row until the commit, and checking the meeting is still in the
-    state `conference` says, as `record` does) and inserts them all. Raises `StateChanged` as
-    `record` does. A reader still pending (`rls.reader_context(..., deferred=True)`) goes in
-    the same message: a new note is then one round trip, BEGIN to COMMIT.
+    PostgreSQL one statement runs the collected writes (`defer_row`, `defer_update`), numbers
+    the events (locking the conference row until the commit, and checking the meeting is
+    still in the state `conference` says, as `record` does) and inserts them all. Raises
+    `StateChanged` as `record` does; with a `defer_update` among the writes, `Unmatched`
+    instead (that update touched no row, or the state changed: the caller cannot tell which
+    from here). A reader still pending (`rls.reader_context(..., deferred=True)`) goes in
+    the same message: a new note, or an edit of a note this process knows, is then one round
+    trip, BEGIN to COMMIT.
 
     `commit` (PostgreSQL; the caller's transaction ends here, and was begun by the caller's
     outermost `atomic`): COMMIT goes in the same message as the statement, one round trip
@@ -282,12 +303,17 @@ def write_deferred(
     last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
     ctes: list[str] = []
     params: list[Any] = []
-    for k, (row_table, row_columns, row_values) in enumerate(collected.rows):
-        ctes.append(f"r{k} AS ({insert_sql(row_table, row_columns)})")
-        params += row_values
+    matched = ""
+    for k, (row_sql, row_params, must_match) in enumerate(collected.rows):
+        ctes.append(f"r{k} AS ({row_sql})")
+        params += row_params
+        if must_match:
+            matched += f" AND EXISTS (SELECT FROM r{k})"
+    # Without a number (the state changed, or an update touched nothing) the events are
+    # refused by their NOT NULL column, and the statement writes nothing.
     ctes.append(
         f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
-        f"WHERE {qn('id')} = %s AND {qn('state')} = %s RETURNING {qn('last_seq')})"
+        f"WHERE {qn('id')} = %s AND {qn('state')} = %s{matched} RETURNING {qn('last_seq')})"
     )
     params += [n, conference.pk, conference.state]
     event_columns = [*_EVENT_COLUMNS, "seq"]
@@ -306,7 +332,7 @@ def write_deferred(
         rows = rls.execute(f"WITH {', '.join(ctes)} {union} ORDER BY 2", params, commit=commit)
     except IntegrityError as exc:
         if _unnumbered(exc):
-            raise StateChanged(conference.pk) from exc
+            raise (Unmatched if matched else StateChanged)(conference.pk) from exc
         raise
     for v, (pk, seq) in zip(ours, rows, strict=True):
         _recorded(conference, int(pk), int(seq), v)

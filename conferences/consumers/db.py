@@ -144,24 +144,17 @@ def apply_op(
         if not isinstance(op, str) or op not in live.OPS:
             raise live.OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": str(op)[:40]})
         try:
-            # The transaction's first statement carries its BEGIN and reader, and a note's or
-            # decision's last one its COMMIT: two round trips for the usual operation.
-            with reader_context(access.user, deferred=True):
-                if reread:
-                    fresh = reread_access(access)
-                    if fresh is None:
-                        return None, None, []
-                    access = fresh
-                result = live.live_apply(
-                    actor=access.user,
-                    access=access,
-                    client_op_id=op_id,
-                    op=op,
-                    args=content.get("args", {}),
-                    agenda_cases=agenda_cases,
-                    savepoint=False,
-                    commit=True,
+            try:
+                used, result = _apply_once(access, op_id, op, content, agenda_cases, reread)
+            except events.Unmatched:
+                # An edit assumed what this process knew of its record, and the record is
+                # otherwise now: nothing was written. Again, reading the record.
+                used, result = _apply_once(
+                    access, op_id, op, content, agenda_cases, reread, hints=False
                 )
+            if used is None:
+                return None, None, []
+            access = used
         except live.ROLLED_BACK as exc:
             # Rolled back whole: a retry gets the stored answer (see `live.live_apply`).
             with reader_context(access.user):
@@ -170,6 +163,40 @@ def apply_op(
                 raise
             result = done
     return access, result, outbox
+
+
+def _apply_once(
+    access: ConferenceAccess,
+    op_id: str,
+    op: str,
+    content: dict[str, Any],
+    agenda_cases: dict[int, int | None],
+    reread: bool,
+    *,
+    hints: bool = True,
+) -> tuple[ConferenceAccess | None, live.OpResult | None]:
+    """`apply_op`'s transaction: the access it used (None: read again, and gone) and the
+    operation's result."""
+    # The transaction's first statement carries its BEGIN and reader, and a note's or
+    # decision's last one its COMMIT: one round trip for a new note or an edit of a note
+    # this process knows, two for the usual other operation.
+    with reader_context(access.user, deferred=True):
+        if reread:
+            fresh = reread_access(access)
+            if fresh is None:
+                return None, None
+            access = fresh
+        return access, live.live_apply(
+            actor=access.user,
+            access=access,
+            client_op_id=op_id,
+            op=op,
+            args=content.get("args", {}),
+            agenda_cases=agenda_cases,
+            savepoint=False,
+            commit=True,
+            hints=hints,
+        )
 
 
 # --- catching up ---------------------------------------------------------------------------------

@@ -126,6 +126,7 @@ def live_apply(
     agenda_cases: dict[int, int | None] | None = None,
     savepoint: bool = True,
     commit: bool = False,
+    hints: bool = True,
 ) -> OpResult:
     """Apply one client operation, exactly once per (conference, client_op_id).
 
@@ -145,7 +146,12 @@ def live_apply(
     back, calls `answer_after_rollback` and, if that finds nothing, re-raises (the live socket
     does: `conferences.consumers.db.apply_op`). With `commit` as well (the caller's outermost
     transaction is the operation's, and nothing follows it), a note's or decision's last
-    statement commits it (`events.write_deferred`)."""
+    statement commits it (`events.write_deferred`).
+
+    An edit may first assume what this process knows of its record (`checks.known_edit`);
+    if the record turns out otherwise, nothing is written (`events.Unmatched`) and the
+    operation is applied again with `hints` off, reading the record: here, or with
+    `savepoint=False` by the caller once its transaction is rolled back."""
     handler = OPS.get(op)
     if handler is None:
         raise OpError("unknown_op", _("Unknown operation: %(op)s.") % {"op": op[:40]})
@@ -154,7 +160,21 @@ def live_apply(
     try:
         with transaction.atomic(savepoint=savepoint):
             last = commit and not savepoint
-            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases, last)
+            return _apply(actor, access, client_op_id, op, handler, args, agenda_cases, last, hints)
+    except events.Unmatched:
+        if not savepoint and transaction.get_connection().in_atomic_block:
+            raise
+        return live_apply(
+            actor=actor,
+            access=access,
+            client_op_id=client_op_id,
+            op=op,
+            args=args,
+            agenda_cases=agenda_cases,
+            savepoint=savepoint,
+            commit=commit,
+            hints=False,
+        )
     except ROLLED_BACK as exc:
         if not savepoint and transaction.get_connection().in_atomic_block:
             raise
@@ -198,6 +218,7 @@ def _apply(
     args: dict[str, Any],
     agenda_cases: dict[int, int | None] | None,
     commit: bool,
+    hints: bool,
 ) -> OpResult:
     # Not looked up first: a retry is rare, and is recognised when storing its id fails
     # (IntegrityError) or the operation is refused (`live_apply`): one statement fewer on
@@ -207,7 +228,8 @@ def _apply(
     conference = access.conference
     if not access.acknowledged:
         raise OpError("ack_required", _("Acknowledge the confidentiality statement first."))
-    one = Op(actor, access, conference, args, {} if agenda_cases is None else agenda_cases)
+    agenda = {} if agenda_cases is None else agenda_cases
+    one = Op(actor, access, conference, args, agenda, hints)
     if op not in UNLOCKED_OPS:
         data = handler(one)
         _record_op(conference, client_op_id, actor, data)

@@ -6,7 +6,9 @@ missing one."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -59,6 +61,9 @@ class Op:
     conference: Conference
     args: dict[str, Any]
     agenda: dict[int, int | None]
+    # Whether an edit may assume what this process knows of its record (`known_edit`); off
+    # when the operation is applied again after that turned out wrong (`events.Unmatched`).
+    hints: bool = True
 
 
 def text_arg(args: dict[str, Any], key: str = "text", *, required: bool = True) -> str:
@@ -228,6 +233,150 @@ def edited_record(
         updated_by=op.actor,
     )
     return record, old_tier
+
+
+@dataclass(frozen=True)
+class Known:
+    """What an edit's event repeats of a note or decision besides the edit itself, as this
+    process last wrote or read it: its agenda item, case and tier, its author's and agency's
+    names, its creation time."""
+
+    item: int | None
+    case: int | None
+    tier: int
+    author: int
+    username: str
+    first_name: str
+    last_name: str
+    agency: int | None
+    agency_name: str
+    created_at: dt.datetime
+
+
+KNOWN_MAX = 4096  # records; the oldest remembered is forgotten first
+_known: OrderedDict[tuple[str, int], Known] = OrderedDict()
+_known_lock = threading.Lock()
+
+
+def remember(record: LiveRecord) -> None:
+    """Keep what an edit of `record` will need (`known_edit`), as written or read now."""
+    author = record.author
+    known = Known(
+        item=record.agenda_item_id,
+        case=record.case_id,
+        tier=record.tier,
+        author=record.author_id,
+        username=author.get_username(),
+        first_name=author.first_name,
+        last_name=author.last_name,
+        agency=record.agency_id,
+        agency_name=record.agency.name if record.agency is not None else "",
+        created_at=record.created_at,
+    )
+    key = (record._meta.db_table, record.pk)
+    with _known_lock:
+        _known[key] = known
+        _known.move_to_end(key)
+        while len(_known) > KNOWN_MAX:
+            _known.popitem(last=False)
+
+
+def forget(model: type[LiveRecord], pk: int) -> None:
+    with _known_lock:
+        _known.pop((model._meta.db_table, pk), None)
+
+
+def _recall(model: type[LiveRecord], pk: int) -> Known | None:
+    with _known_lock:
+        return _known.get((model._meta.db_table, pk))
+
+
+def known_edit(
+    model: type[LiveRecord], op: Op, key: str, text: str, base: int
+) -> tuple[LiveRecord, int] | None:
+    """The usual edit of a note or decision this process wrote or edited, in the operation's
+    one message (PostgreSQL, inside `events.deferred`): the record as it will be written and
+    its tier before, built from what this process knows of it (`remember`), without reading
+    it. None (the caller reads the row) when nothing is known, or when what is known would
+    refuse the edit: the row, not a memory, names a refusal.
+
+    What is known is never trusted: the UPDATE left to `events.write_deferred` touches the
+    row only if its version is still `base` and it still has every value the event repeats
+    (names included); otherwise nothing is written and the operation is applied again,
+    reading the row (`events.Unmatched`, `Op.hints`). Row-level security applies to it as
+    to any statement."""
+    if not op.hints or not events.deferring():
+        return None
+    pk = int_arg(op.args, key)
+    known = _recall(model, pk)
+    if known is None:
+        return None
+    access = op.access
+    tier = tier_choice(op.args) if "tier" in op.args else known.tier
+    if not (
+        access.reads(known.case, known.tier)
+        and access.may_write(known.case)
+        and tier <= access.tier_for(known.case)
+    ):
+        return None
+    user_model = get_user_model()
+    qn = connection.ops.quote_name
+    table, users = qn(model._meta.db_table), qn(user_model._meta.db_table)
+    agencies = qn(Agency._meta.db_table)
+    username_field = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
+    username = qn(cast(str, username_field.column))
+    now = timezone.now()
+    events.defer_update(
+        f"UPDATE {table} AS r SET text = %s, tier = %s, version = %s, updated_at = %s, "  # noqa: S608
+        "updated_by_id = %s "
+        "WHERE r.id = %s AND r.conference_id = %s AND r.deleted_at IS NULL AND r.version = %s "
+        "AND r.agenda_item_id = %s AND r.case_id IS NOT DISTINCT FROM %s AND r.tier = %s "
+        "AND r.author_id = %s AND r.agency_id IS NOT DISTINCT FROM %s AND r.created_at = %s "
+        f"AND EXISTS (SELECT FROM {users} u WHERE u.id = r.author_id AND u.{username} = %s "
+        "AND u.first_name = %s AND u.last_name = %s) "
+        f"AND (r.agency_id IS NULL OR EXISTS (SELECT FROM {agencies} a "
+        "WHERE a.id = r.agency_id AND a.name = %s)) "
+        "RETURNING r.id",
+        [
+            text,
+            tier,
+            base + 1,
+            now,
+            op.actor.pk,
+            pk,
+            op.conference.pk,
+            base,
+            known.item,
+            known.case,
+            known.tier,
+            known.author,
+            known.agency,
+            known.created_at,
+            known.username,
+            known.first_name,
+            known.last_name,
+            known.agency_name,
+        ],
+    )
+    author = user_model(pk=known.author, first_name=known.first_name, last_name=known.last_name)
+    setattr(author, user_model.USERNAME_FIELD, known.username)
+    record = cast(Any, model)(
+        pk=pk,
+        conference_id=op.conference.pk,
+        agenda_item_id=known.item,
+        case_id=known.case,
+        tier=tier,
+        text=text,
+        author=author,
+        agency=(
+            Agency(pk=known.agency, name=known.agency_name) if known.agency is not None else None
+        ),
+        version=base + 1,
+        created_at=known.created_at,
+        updated_at=now,
+        updated_by=op.actor,
+    )
+    return record, known.tier
 
 
 # Primary keys taken from a table's sequence ahead of need, per thread (each worker thread

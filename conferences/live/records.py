@@ -17,10 +17,13 @@ from conferences.live.checks import (
     OpError,
     agenda_item,
     edited_record,
+    forget,
     insert,
     int_arg,
+    known_edit,
     live,
     locked_record,
+    remember,
     text_arg,
     tier_arg,
     writable,
@@ -55,6 +58,7 @@ def text_add(kind: str) -> Callable[[Op], dict[str, Any]]:
             updated_by=op.actor,
         )
         insert(record)
+        remember(record)
         events.record(
             op.conference,
             f"{kind}.created",
@@ -72,10 +76,17 @@ def text_edit(kind: str) -> Callable[[Op], dict[str, Any]]:
         live(op.conference)
         text = text_arg(op.args)
         base = int_arg(op.args, "base_version")
-        # The usual edit (the record exists, the base version is current) in one statement;
-        # the checks on what it returns raise, and so roll the update back, if the reader
-        # may not make it. Anything else goes the long way, which names the refusal.
-        found = edited_record(KIND_MODEL[kind], op, kind, text, base)
+        model = KIND_MODEL[kind]
+        if not op.hints:
+            forget(model, int_arg(op.args, kind))  # it was wrong: read the row, then keep it
+        # The usual edit of a record this process knows: no statement before the operation's
+        # last (checked there against the row). Else the usual edit (the record exists, the
+        # base version is current) in one statement; the checks on what it returns raise, and
+        # so roll the update back, if the reader may not make it. Anything else goes the long
+        # way, which names the refusal.
+        found = known_edit(model, op, kind, text, base) or edited_record(
+            model, op, kind, text, base
+        )
         if found is not None:
             record, old_tier = found
             if not op.access.reads(record.case_id, old_tier):
@@ -83,7 +94,7 @@ def text_edit(kind: str) -> Callable[[Op], dict[str, Any]]:
             writable(op.access, record.case_id)
             tier = tier_arg(op.args, op.access, record.case_id) if "tier" in op.args else old_tier
         else:
-            record = locked_record(KIND_MODEL[kind], op, kind)
+            record = locked_record(model, op, kind)
             writable(op.access, record.case_id)
             tier = (
                 tier_arg(op.args, op.access, record.case_id) if "tier" in op.args else record.tier
@@ -114,6 +125,7 @@ def text_edit(kind: str) -> Callable[[Op], dict[str, Any]]:
             case_id=record.case_id,
             tier=tier,
         )
+        remember(record)
         return {kind: {"id": record.pk, "version": record.version}}
 
     return apply
@@ -131,6 +143,7 @@ def record_delete(kind: str, model: type[LiveRecord]) -> Callable[[Op], dict[str
         record.deleted_at = timezone.now()
         record.updated_by = op.actor
         record.save(update_fields=["deleted_at", "updated_by"])
+        forget(model, record.pk)
         events.record(
             op.conference,
             f"{kind}.deleted",

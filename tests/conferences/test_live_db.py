@@ -7,12 +7,15 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from conferences import live, services
 from conferences.consumers import db
 from conferences.live import checks
+from conferences.live.data import record_data
 from conferences.models import ClientOp, Conference, Note
 from permissions.conferences import conference_access
 from permissions.models import Tier
@@ -337,3 +340,99 @@ def test_an_edit_that_raises_the_tier_numbers_both_its_events_and_stores_the_las
     assert list(
         conference.events.filter(seq__gt=added.seq).values_list("seq", "type", "below_tier")
     ) == [(added.seq + 1, "note.deleted", Tier.SENSITIVE), (added.seq + 2, "note.updated", None)]
+
+
+@pytest.mark.postgres
+def test_an_edit_of_a_note_this_process_wrote_is_one_message_to_the_database(cast):
+    """PostgreSQL, as the application role: the edit of a note this server process wrote
+    is not read first. BEGIN, the reader, the UPDATE (which matches only the row as this
+    process knows it), the event, the operation's id and COMMIT go in one message; the event
+    is the same as one built from the row."""
+    ensure_app_role()
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    item = _item(conference)
+    with as_app_role():
+        _f, added, _o = _add(access, "add", item)
+        note_id = added.data["note"]["id"]
+        with CaptureQueriesContext(connection) as queries:
+            _f, edited, outbox = _edit(access, "edit", note_id, 1, "書き直し")
+    [statement] = [
+        q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+    ]
+    assert statement.startswith('WITH r0 AS (UPDATE "conferences_note"')
+    assert edited.data == {"note": {"id": note_id, "version": 2}}
+    assert edited.seq == added.seq + 1
+    note = Note.objects.select_related("author", "agency").get(pk=note_id)
+    assert (note.text, note.version, note.updated_by) == ("書き直し", 2, cast.professional)
+    [(_cid, message)] = outbox
+    assert json.loads(message["text"])["note"] == record_data(note)
+    assert conference.events.get(seq=edited.seq).payload["note"] == record_data(note)
+    assert ClientOp.objects.get(client_op_id="edit").seq == edited.seq
+
+
+def test_an_edit_of_a_note_changed_elsewhere_answers_from_the_row(cast):
+    """What this process knows of a note may be out of date: another server process, or an
+    administrator, changed it or its author since. The edit then writes nothing on that
+    knowledge, takes no sequence number, and is answered from the row as it is."""
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+
+    def fresh_note(n: int) -> int:
+        """A note this process wrote, and so knows."""
+        return _add(prof, f"add-{n}", text=f"メモ{n}")[1].data["note"]["id"]
+
+    # Edited by someone else since the version this reader holds: a conflict, both texts.
+    stale = fresh_note(1)
+    Note.objects.filter(pk=stale).update(text="他の人の文", version=2)
+    with pytest.raises(live.OpConflict) as conflict:
+        _edit(prof, "stale", stale, 1, "私の文")
+    assert (conflict.value.current["text"], conflict.value.yours["text"]) == (
+        "他の人の文",
+        "私の文",
+    )
+    # Raised to the sensitive tier elsewhere: for this reader it no longer exists.
+    raised = fresh_note(2)
+    Note.objects.filter(pk=raised).update(tier=Tier.SENSITIVE)
+    with pytest.raises(live.OpError) as gone:
+        _edit(prof, "unseen", raised, 1, "見えないはずの書き換え")
+    assert gone.value.code == "not_found"
+    # Deleted elsewhere.
+    deleted = fresh_note(3)
+    Note.objects.filter(pk=deleted).update(deleted_at=timezone.now())
+    with pytest.raises(live.OpError) as missing:
+        _edit(prof, "deleted", deleted, 1, "消えたメモ")
+    assert missing.value.code == "not_found"
+    assert list(
+        Note.objects.filter(pk__in=[stale, raised, deleted])
+        .order_by("pk")
+        .values_list("text", "tier", "version")
+    ) == [("他の人の文", Tier.SUPPORT, 2), ("メモ2", Tier.SENSITIVE, 1), ("メモ3", Tier.SUPPORT, 1)]
+    assert not ClientOp.objects.filter(client_op_id__in=["stale", "unseen", "deleted"]).exists()
+    # Nothing numbered and rolled back: the last event is the last note's.
+    last = Conference.objects.get(pk=conference.pk).last_seq
+    assert conference.events.get(seq=last).payload["note"]["id"] == deleted
+    # The author's name changed since the note was written: the event carries the new one.
+    renamed = fresh_note(4)
+    get_user_model().objects.filter(pk=cast.professional.pk).update(last_name="新姓")
+    before = Conference.objects.get(pk=conference.pk).last_seq
+    _f, edited, outbox = _edit(prof, "renamed", renamed, 1, "書き直し")
+    assert edited.seq == before + 1  # the first try took no number
+    note = Note.objects.select_related("author", "agency").get(pk=renamed)
+    [(_cid, message)] = outbox
+    frame = json.loads(message["text"])["note"]
+    assert frame == record_data(note)
+    assert frame["author"] == display_name(note.author) and "新姓" in frame["author"]
+
+
+def test_what_the_process_knows_of_notes_is_bounded(cast, monkeypatch):
+    """The oldest remembered note is forgotten first; its next edit reads the row."""
+    monkeypatch.setattr(checks, "KNOWN_MAX", 2)
+    conference = make_live(cast)
+    prof = conference_access(cast.professional, conference)
+    ids = [_add(prof, f"add-{n}", text=f"メモ{n}")[1].data["note"]["id"] for n in range(3)]
+    known = {pk for (table, pk) in checks._known if table == Note._meta.db_table}
+    assert known == set(ids[1:])
+    _f, edited, _o = _edit(prof, "edit-0", ids[0], 1, "最初のメモを書き直し")
+    assert edited.data == {"note": {"id": ids[0], "version": 2}}
+    assert Note.objects.get(pk=ids[0]).text == "最初のメモを書き直し"
