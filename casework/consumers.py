@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from casework.events import safety_group
 from config.session_guard import SessionGuardMixin
+from config.sockets import ClientGoneMixin
 from permissions.rls import council_report_context, reader_context
 
 
@@ -30,7 +31,7 @@ def _tally_for(user: Any, declaration_id: int) -> list[dict[str, Any]] | None:
         return safety_tally(declaration)
 
 
-class SafetyTallyConsumer(SessionGuardMixin, AsyncJsonWebsocketConsumer):
+class SafetyTallyConsumer(ClientGoneMixin, SessionGuardMixin, AsyncJsonWebsocketConsumer):
     group: str = ""
 
     async def connect(self) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from config.session_guard import SessionGuardMixin
+from config.sockets import ClientGoneMixin
 
 
-class PingConsumer(SessionGuardMixin, AsyncJsonWebsocketConsumer):
+class PingConsumer(ClientGoneMixin, SessionGuardMixin, AsyncJsonWebsocketConsumer):
     """Accepts only logged-in users; answers {"type": "pong"} to anything."""
 
     async def connect(self) -> None:

@@ -26,6 +26,7 @@ from conferences.consumers import db, presence, refresher
 from conferences.consumers.dispatch import DirectDispatchMixin
 from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
+from config.sockets import ClientGoneMixin
 from permissions.conferences import ConferenceAccess
 
 MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
@@ -56,7 +57,9 @@ def language_from_scope(scope: dict[str, Any]) -> str:
     return settings.LANGUAGE_CODE
 
 
-class ConferenceConsumer(SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
+class ConferenceConsumer(
+    ClientGoneMixin, SessionGuardMixin, DirectDispatchMixin, AsyncWebsocketConsumer
+):
     access: ConferenceAccess
     cursor: int | None
 

@@ -7,9 +7,10 @@ from typing import Any
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from conferences.consumers.dispatch import DirectDispatchMixin
+from config.sockets import ClientGoneMixin
 
 
-class BroadcastFloorConsumer(DirectDispatchMixin, AsyncWebsocketConsumer):
+class BroadcastFloorConsumer(ClientGoneMixin, DirectDispatchMixin, AsyncWebsocketConsumer):
     """A bare group broadcast with no database, no permission check, dispatching as the
     live consumer does (no per-message database hop). Routed only when
     OTAGAI_BENCHMARK_ROUTES=1."""

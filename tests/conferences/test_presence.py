@@ -14,13 +14,14 @@ import pytest
 from channels.db import database_sync_to_async
 from django.db import transaction
 from django.utils import timezone
+from uvicorn.protocols.utils import ClientDisconnected
 
 from conferences import selectors
 from conferences.consumers import presence
 from conferences.models import LiveProcess, Presence
 from permissions.conferences import conference_access
 from tests.conferences.conftest import make_live
-from tests.conferences.test_consumers import Client, joined
+from tests.conferences.test_consumers import APP, Client, first_item, joined
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -141,6 +142,54 @@ async def test_join_and_leave_bursts_end_in_the_databases_state(live, cast, stay
         assert {"user": user, "version": changes} in snap["presence_gone"]
     for t in [*tabs, late, coord]:
         await t.close()
+
+
+class ClosedTab(Client):
+    """A tab whose close reaches the server as uvicorn passes it on: from the moment the
+    client's close frame arrives, a send raises ClientDisconnected, while the disconnect
+    waits in the consumer's queue behind whatever it is handling."""
+
+    def __init__(self, conference_id: int, user: Any) -> None:
+        super().__init__(conference_id, user)
+        self.gone = False
+
+        async def server(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async def server_send(message: dict[str, Any]) -> None:
+                if self.gone:
+                    raise ClientDisconnected()
+                await send(message)
+
+            await APP(scope, receive, server_send)
+
+        self.comm.application = server  # before it starts, on connecting
+
+    async def closed_by_client(self) -> None:
+        self.gone = True
+
+
+async def test_a_tab_closed_while_a_frame_is_on_its_way_leaves(live, cast):
+    """The server sends a frame to a tab whose close has just arrived (uvicorn raises
+    ClientDisconnected): the socket still leaves — its person is no longer here, and the
+    others are told — instead of staying present until the server process stops."""
+    coord = await joined(live, cast.coordinator)
+    tab = ClosedTab(live.pk, cast.professional)
+    ok, _ = await tab.connect()
+    assert ok
+    await tab.until("synced")
+    await coord.until("presence", user=cast.professional.pk, online=True)
+    await tab.closed_by_client()
+    item = await first_item(live)
+    # A frame for the closed tab: a note it may read, passed on by its consumer.
+    await coord.op("note.add", item=item, text="見守りメモ：閉じたタブへ", tier=1)
+    await coord.until("ack")
+    await asyncio.sleep(0.3)  # its consumer handles the event (and the send fails) first
+    assert not tab.comm.future.done(), "the consumer ended without its disconnect"
+    await tab.comm.send_input({"type": "websocket.disconnect", "code": 1001})
+    await asyncio.wait_for(tab.comm.future, 10)
+    gone = await coord.until("presence", timeout=10, user=cast.professional.pk)
+    assert not gone["online"]
+    assert not await database_sync_to_async(_here_in_db)(live.pk, cast.professional.pk)
+    await coord.close()
 
 
 def _joined_elsewhere(conference: Any, user: Any, process: str) -> None:
