@@ -171,6 +171,69 @@ def writer_agency(actor: Any, access: ConferenceAccess) -> Agency | None:
     return Agency.objects.filter(pk=access.agency_id or 0).first()
 
 
+@dataclass(frozen=True)
+class Known:
+    """What an edit's event repeats of a note or decision besides the edit itself, as this
+    process last wrote or read it: its agenda item, case and tier, its author's and agency's
+    names, its creation time."""
+
+    item: int | None
+    case: int | None
+    tier: int
+    author: int
+    username: str
+    first_name: str
+    last_name: str
+    agency: int | None
+    agency_name: str
+    created_at: dt.datetime
+
+
+def _names(model: type[LiveRecord]) -> tuple[str, str, str, str]:
+    """Quoted: the record's table, the user and agency tables, the username column."""
+    user_model = get_user_model()
+    qn = connection.ops.quote_name
+    username = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
+    return (
+        qn(model._meta.db_table),
+        qn(user_model._meta.db_table),
+        qn(Agency._meta.db_table),
+        qn(cast(str, username.column)),
+    )
+
+
+def _edited(
+    model: type[LiveRecord],
+    op: Op,
+    pk: int,
+    known: Known,
+    *,
+    tier: int,
+    text: str,
+    version: int,
+    now: dt.datetime,
+) -> LiveRecord:
+    """The record as `op`'s edit writes it, at `now`."""
+    user_model = get_user_model()
+    author = user_model(pk=known.author, first_name=known.first_name, last_name=known.last_name)
+    setattr(author, user_model.USERNAME_FIELD, known.username)
+    agency = Agency(pk=known.agency, name=known.agency_name) if known.agency is not None else None
+    return cast(Any, model)(
+        pk=pk,
+        conference_id=op.conference.pk,
+        agenda_item_id=known.item,
+        case_id=known.case,
+        tier=tier,
+        text=text,
+        author=author,
+        agency=agency,
+        version=version,
+        created_at=known.created_at,
+        updated_at=now,
+        updated_by=op.actor,
+    )
+
+
 def edited_record(
     model: type[LiveRecord], op: Op, key: str, text: str, base: int
 ) -> tuple[LiveRecord, int] | None:
@@ -190,12 +253,7 @@ def edited_record(
         return None  # SQLite: RETURNING cannot name the FROM clause's columns
     pk = int_arg(op.args, key)
     new_tier = tier_choice(op.args) if "tier" in op.args else None
-    user_model = get_user_model()
-    qn = connection.ops.quote_name
-    table, users = qn(model._meta.db_table), qn(user_model._meta.db_table)
-    agencies = qn(Agency._meta.db_table)
-    username_field = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
-    username = qn(cast(str, username_field.column))
+    table, users, agencies, username = _names(model)
     now = timezone.now()
     rows = rls.execute(
         f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
@@ -207,50 +265,19 @@ def edited_record(
         "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
         "FOR UPDATE OF n) AS o "
         "WHERE r.id = o.id AND o.version = %s "
-        "RETURNING r.agenda_item_id, r.case_id, o.tier, r.version, r.author_id, "
-        "r.agency_id, r.created_at, o.username, o.first_name, o.last_name, o.agency_name",
+        # What `Known` holds, in its order, then the new version.
+        "RETURNING r.agenda_item_id, r.case_id, o.tier, r.author_id, o.username, "
+        "o.first_name, o.last_name, r.agency_id, COALESCE(o.agency_name, ''), r.created_at, "
+        "r.version",
         [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
     )
     if not rows:
         return None
-    row = rows[0]
-    (item_id, case_id, old_tier, version, author_id, agency_id, created_at) = row[:7]
-    name, first_name, last_name, agency_name = row[7:]
-    author = user_model(pk=author_id, first_name=first_name, last_name=last_name)
-    setattr(author, user_model.USERNAME_FIELD, name)
-    record = cast(Any, model)(
-        pk=pk,
-        conference_id=op.conference.pk,
-        agenda_item_id=item_id,
-        case_id=case_id,
-        tier=old_tier if new_tier is None else new_tier,
-        text=text,
-        author=author,
-        agency=Agency(pk=agency_id, name=agency_name) if agency_id is not None else None,
-        version=version,
-        created_at=created_at,
-        updated_at=now,
-        updated_by=op.actor,
-    )
-    return record, old_tier
-
-
-@dataclass(frozen=True)
-class Known:
-    """What an edit's event repeats of a note or decision besides the edit itself, as this
-    process last wrote or read it: its agenda item, case and tier, its author's and agency's
-    names, its creation time."""
-
-    item: int | None
-    case: int | None
-    tier: int
-    author: int
-    username: str
-    first_name: str
-    last_name: str
-    agency: int | None
-    agency_name: str
-    created_at: dt.datetime
+    *fields, version = rows[0]
+    known = Known(*fields)
+    old_tier = known.tier
+    tier = old_tier if new_tier is None else new_tier
+    return _edited(model, op, pk, known, tier=tier, text=text, version=version, now=now), old_tier
 
 
 KNOWN_MAX = 4096  # records; the oldest remembered is forgotten first
@@ -319,12 +346,7 @@ def known_edit(
         and tier <= access.tier_for(known.case)
     ):
         return None
-    user_model = get_user_model()
-    qn = connection.ops.quote_name
-    table, users = qn(model._meta.db_table), qn(user_model._meta.db_table)
-    agencies = qn(Agency._meta.db_table)
-    username_field = cast(Field, user_model._meta.get_field(user_model.USERNAME_FIELD))
-    username = qn(cast(str, username_field.column))
+    table, users, agencies, username = _names(model)
     now = timezone.now()
     events.defer_update(
         f"UPDATE {table} AS r SET text = %s, tier = %s, version = %s, updated_at = %s, "  # noqa: S608
@@ -358,25 +380,9 @@ def known_edit(
             known.agency_name,
         ],
     )
-    author = user_model(pk=known.author, first_name=known.first_name, last_name=known.last_name)
-    setattr(author, user_model.USERNAME_FIELD, known.username)
-    record = cast(Any, model)(
-        pk=pk,
-        conference_id=op.conference.pk,
-        agenda_item_id=known.item,
-        case_id=known.case,
-        tier=tier,
-        text=text,
-        author=author,
-        agency=(
-            Agency(pk=known.agency, name=known.agency_name) if known.agency is not None else None
-        ),
-        version=base + 1,
-        created_at=known.created_at,
-        updated_at=now,
-        updated_by=op.actor,
-    )
-    return record, known.tier
+    return _edited(
+        model, op, pk, known, tier=tier, text=text, version=base + 1, now=now
+    ), known.tier
 
 
 # Primary keys taken from a table's sequence ahead of need, per thread (each worker thread
