@@ -209,6 +209,7 @@ def cpu_between(before: dict[int, float], after: dict[int, float]) -> float:
 @dataclass
 class Stats:
     sent: dict[str, float] = field(default_factory=dict)  # marker -> send time
+    kind: dict[str, str] = field(default_factory=dict)  # marker -> "add" or "edit"
     expected: dict[str, int] = field(default_factory=dict)  # marker -> receivers expected
     received: dict[str, list[float]] = field(default_factory=dict)  # marker -> receive times
     duplicates: int = 0
@@ -229,9 +230,12 @@ class Stats:
     # This load generator's own CPU while operating (it shares the machine's cores).
     client_cpu: float = 0.0
 
-    def fanout_ms(self) -> list[float]:
+    def fanout_ms(self, kind: str | None = None) -> list[float]:
+        """Per operation (of `kind` only, if given), the time until the last receiver got it."""
         out = []
         for marker, t0 in self.sent.items():
+            if kind is not None and self.kind.get(marker) != kind:
+                continue
             got = self.received.get(marker, [])
             if len(got) >= self.expected[marker]:
                 out.append((max(got) - t0) * 1000)
@@ -331,6 +335,7 @@ class Participant:
             if self.floor:
                 await self.ws.send(json.dumps({"m": marker}))
             elif self.note and self.n % 2 == 0:
+                self.stats.kind[marker] = "edit"
                 note_id, version = self.note
                 await self.ws.send(
                     json.dumps(
@@ -343,6 +348,7 @@ class Participant:
                     )
                 )
             else:
+                self.stats.kind[marker] = "add"
                 await self.ws.send(
                     json.dumps(
                         {
@@ -436,6 +442,13 @@ def report(label: str, stats: Stats) -> dict[str, float]:
         "conflicts": stats.conflicts,
         "seq_gaps": stats.seq_gaps,
     }
+    if stats.kind:
+        # The live operations by kind, within the same run (the machine's speed drifts
+        # between runs): a new note, and an edit of the participant's last note.
+        for kind in ("add", "edit"):
+            of_kind = stats.fanout_ms(kind)
+            figures[f"{kind}_p50"] = percentile(of_kind, 50)
+            figures[f"{kind}_p95"] = percentile(of_kind, 95)
     print(
         f"{label:<46} ops={figures['ops']:>5}  p50={figures['p50']:7.1f} ms  "
         f"p95={figures['p95']:7.1f} ms  p99={figures['p99']:7.1f} ms  "
@@ -453,6 +466,12 @@ def report(label: str, stats: Stats) -> dict[str, float]:
             else ""
         )
         + f"  load generator CPU {figures['client_cpu_ms_per_op_steady']:.1f} ms/op"
+        + (
+            f"  (new notes p50 / p95 {figures['add_p50']:.1f} / {figures['add_p95']:.1f} ms, "
+            f"edits {figures['edit_p50']:.1f} / {figures['edit_p95']:.1f} ms)"
+            if stats.kind
+            else ""
+        )
     )
     return figures
 
