@@ -210,6 +210,12 @@ def execute(
     return [loader.load_row(i, tuple) for i in range(result.ntuples)]
 
 
+def refused_by_policy(exc: BaseException) -> bool:
+    """Whether `exc`, a database error, is PostgreSQL refusing a row the reader may not write
+    (a row-level security policy: SQLSTATE 42501, as for a missing privilege)."""
+    return getattr(exc.__cause__, "sqlstate", None) == "42501"
+
+
 def set_reader(
     user: Any,
     *,

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import connection, connections
+from django.db import ProgrammingError, connection, connections
 from django.utils import translation
 from django.utils.translation import gettext as _
 
@@ -24,7 +24,7 @@ from permissions.conferences import (
     refresh_access,
     refresh_accesses,
 )
-from permissions.rls import reader_context, set_reader
+from permissions.rls import reader_context, refused_by_policy, set_reader
 
 
 def _keep_connection(reader: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -129,7 +129,8 @@ def apply_op(
 ) -> tuple[ConferenceAccess | None, live.OpResult | None, list]:
     """Apply one client operation as `access.user` (call through `run` with reader None: this
     opens its own reader context). With `reread`, the reader's access (older than the consumer
-    trusts) is read again first, in the same transaction; (None, None, []) when it is gone.
+    trusts) is read again first, in the same transaction; (None, None, []) when it is gone,
+    and when row-level security refuses the operation's write because it is.
 
     The reader's transaction is the operation's (no savepoint), and the events' broadcasts are
     collected around it: `on_commit` runs when it commits, so the consumer's loop sends them
@@ -155,6 +156,17 @@ def apply_op(
             if used is None:
                 return None, None, []
             access = used
+        except ProgrammingError as exc:
+            if not refused_by_policy(exc):
+                raise
+            # Row-level security refused a write the socket's access (read up to
+            # ACCESS_MAX_AGE ago) allowed: nothing was written. If the reader was taken off
+            # the meeting meanwhile, the socket says so and closes; anything else is a fault.
+            with reader_context(access.user):
+                gone = reread_access(access) is None
+            if gone:
+                return None, None, []
+            raise
         except live.ROLLED_BACK as exc:
             # Rolled back whole: a retry gets the stored answer (see `live.live_apply`).
             with reader_context(access.user):

@@ -3,6 +3,7 @@ transaction per operation, as the reader, whose broadcasts come back to the sock
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,9 +17,9 @@ from conferences import live, services
 from conferences.consumers import db
 from conferences.live import checks
 from conferences.live.data import record_data
-from conferences.models import ClientOp, Conference, Note
+from conferences.models import ClientOp, Conference, Invitation, Note
 from permissions.conferences import conference_access
-from permissions.models import Tier
+from permissions.models import Share, Tier
 from permissions.people import display_name
 from tests.conferences.conftest import make_live
 from tests.permissions.test_rls import as_app_role, ensure_app_role
@@ -436,3 +437,36 @@ def test_what_the_process_knows_of_notes_is_bounded(cast, monkeypatch):
     _f, edited, _o = _edit(prof, "edit-0", ids[0], 1, "最初のメモを書き直し")
     assert edited.data == {"note": {"id": ids[0], "version": 2}}
     assert Note.objects.get(pk=ids[0]).text == "最初のメモを書き直し"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("op", ["edit", "add"])
+def test_a_write_the_database_no_longer_allows_closes_the_meeting_to_its_reader(cast, op):
+    """The socket's access (read up to ACCESS_MAX_AGE ago) and this process's memory of the
+    note both still allow the write, but meanwhile the professional was taken off the meeting
+    (his agency's invitation, his minute-taking) and his agency's share of the case expired.
+    As the application role, row-level security (a member of the meeting, or a reader of its
+    case) refuses the write: nothing is written, and the socket is told the meeting is no
+    longer open to him (as when its periodic re-read finds that), not a server error."""
+    ensure_app_role()
+    conference = make_live(cast)
+    access = conference_access(cast.professional, conference)
+    item = _item(conference)
+    with as_app_role():
+        _f, added, _o = _add(access, "add", item)
+    note_id = added.data["note"]["id"]
+    Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
+    Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
+    Share.objects.filter(case=cast.case, agency=cast.professional_agency).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with as_app_role():
+        if op == "edit":
+            answer = _edit(access, "late", note_id, 1, "外された後の書き換え")
+        else:  # the agenda item as the socket keeps it: no query before the INSERT
+            content = {"id": "late", "op": "note.add", "args": {"item": item, "text": "後"}}
+            answer = db.apply_op(access, content, "ja", {item: cast.case.pk}, False)
+    assert answer == (None, None, [])
+    assert list(Note.objects.values_list("text", "version")) == [(NOTE, 1)]
+    assert not ClientOp.objects.filter(client_op_id="late").exists()
+    assert Conference.objects.get(pk=conference.pk).last_seq == added.seq
