@@ -343,21 +343,28 @@ def test_an_edit_that_raises_the_tier_numbers_both_its_events_and_stores_the_las
     ) == [(added.seq + 1, "note.deleted", Tier.SENSITIVE), (added.seq + 2, "note.updated", None)]
 
 
-@pytest.mark.postgres
-def test_an_edit_of_a_note_this_process_wrote_is_one_message_to_the_database(cast):
-    """PostgreSQL, as the application role: the edit of a note this server process wrote
-    is not read first. BEGIN, the reader, the UPDATE (which matches only the row as this
-    process knows it), the event, the operation's id and COMMIT go in one message; the event
-    is the same as one built from the row."""
+def _note_as_app_role(cast):  # type: ignore[no-untyped-def]
+    """A live meeting, the professional's access to it, its case's agenda item and the answer
+    to a note he added there as the application role."""
     ensure_app_role()
     conference = make_live(cast)
     access = conference_access(cast.professional, conference)
     item = _item(conference)
     with as_app_role():
         _f, added, _o = _add(access, "add", item)
-        note_id = added.data["note"]["id"]
-        with CaptureQueriesContext(connection) as queries:
-            _f, edited, outbox = _edit(access, "edit", note_id, 1, "書き直し")
+    return conference, access, item, added
+
+
+@pytest.mark.postgres
+def test_an_edit_of_a_note_this_process_wrote_is_one_message_to_the_database(cast):
+    """PostgreSQL, as the application role: the edit of a note this server process wrote
+    is not read first. BEGIN, the reader, the UPDATE (which matches only the row as this
+    process knows it), the event, the operation's id and COMMIT go in one message; the event
+    is the same as one built from the row."""
+    conference, access, _item_id, added = _note_as_app_role(cast)
+    note_id = added.data["note"]["id"]
+    with as_app_role(), CaptureQueriesContext(connection) as queries:
+        _f, edited, outbox = _edit(access, "edit", note_id, 1, "書き直し")
     [statement] = [
         q["sql"] for q in queries.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
     ]
@@ -448,12 +455,7 @@ def test_a_write_the_database_no_longer_allows_closes_the_meeting_to_its_reader(
     As the application role, row-level security (a member of the meeting, or a reader of its
     case) refuses the write: nothing is written, and the socket is told the meeting is no
     longer open to him (as when its periodic re-read finds that), not a server error."""
-    ensure_app_role()
-    conference = make_live(cast)
-    access = conference_access(cast.professional, conference)
-    item = _item(conference)
-    with as_app_role():
-        _f, added, _o = _add(access, "add", item)
+    conference, access, item, added = _note_as_app_role(cast)
     note_id = added.data["note"]["id"]
     Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
     Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
