@@ -338,13 +338,12 @@ def known_edit(
     known = _recall(model, pk)
     if known is None:
         return None
-    access = op.access
-    tier = tier_choice(op.args) if "tier" in op.args else known.tier
-    if not (
-        access.reads(known.case, known.tier)
-        and access.may_write(known.case)
-        and tier <= access.tier_for(known.case)
-    ):
+    if not op.access.reads(known.case, known.tier):
+        return None
+    try:  # the same checks as the caller's, on what is known
+        writable(op.access, known.case)
+        tier = tier_arg(op.args, op.access, known.case) if "tier" in op.args else known.tier
+    except OpError:
         return None
     table, users, agencies, username = _names(model)
     now = timezone.now()
