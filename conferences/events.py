@@ -64,7 +64,7 @@ class Deferred:
     whether it must touch a row for the operation to be written."""
 
     events: list[tuple[Conference, dict[str, Any]]] = field(default_factory=list)
-    rows: list[tuple[str, list[Any], bool]] = field(default_factory=list)
+    writes: list[tuple[str, list[Any], bool]] = field(default_factory=list)
 
 
 @contextlib.contextmanager
@@ -72,17 +72,18 @@ def deferred() -> Iterator[Deferred]:
     """Within the block `record` numbers and writes nothing: it collects the events, which
     `write_deferred` then writes, numbered, in one statement with the operation's own row
     (the live socket's note and decision operations: one round trip fewer each); on
-    PostgreSQL a new note or decision joins that statement too (`defer_row`)."""
+    PostgreSQL a new note or decision joins that statement too (`defer_row`), and so does
+    the edit of one this process knows (`defer_update`)."""
     collected = Deferred()
-    with _stashed("pending") as pending, _stashed("rows") as rows:
-        collected.events, collected.rows = pending, rows
+    with _stashed("pending") as pending, _stashed("writes") as writes:
+        collected.events, collected.writes = pending, writes
         yield collected
 
 
 def deferring() -> bool:
-    """Whether a new row may be left to `write_deferred` (`defer_row`): inside `deferred()`,
-    on PostgreSQL."""
-    return getattr(_local, "rows", None) is not None and connection.vendor == "postgresql"
+    """Whether a write may be left to `write_deferred` (`defer_row`, `defer_update`): inside
+    `deferred()`, on PostgreSQL."""
+    return getattr(_local, "writes", None) is not None and connection.vendor == "postgresql"
 
 
 def defer_row(table: str, columns: list[str], values: list[Any]) -> None:
@@ -91,7 +92,7 @@ def defer_row(table: str, columns: list[str], values: list[Any]) -> None:
     are database values."""
     if not deferring():
         raise RuntimeError("defer_row: only inside deferred(), on PostgreSQL")
-    _local.rows.append((insert_sql(table, columns), values, False))
+    _local.writes.append((insert_sql(table, columns), values, False))
 
 
 def defer_update(sql: str, params: list[Any]) -> None:
@@ -101,7 +102,7 @@ def defer_update(sql: str, params: list[Any]) -> None:
     `write_deferred` raises `Unmatched`."""
     if not deferring():
         raise RuntimeError("defer_update: only inside deferred(), on PostgreSQL")
-    _local.rows.append((sql, params, True))
+    _local.writes.append((sql, params, True))
 
 
 def _after_commit(conference_id: int, message: dict[str, Any]) -> None:
@@ -286,8 +287,8 @@ def write_deferred(
     columns, values = _params(model, row)
     pending = collected.events
     ours = [v for c, v in pending if c.pk == conference.pk]
-    if collected.rows and (connection.vendor != "postgresql" or not ours):
-        raise RuntimeError("rows are deferred only into a PostgreSQL statement with events")
+    if collected.writes and (connection.vendor != "postgresql" or not ours):
+        raise RuntimeError("writes are deferred only into a PostgreSQL statement with events")
     for other, v in pending:
         if other.pk != conference.pk:  # not the operation's meeting: written on its own
             pk, other.last_seq = _insert_event(other, v)
@@ -304,9 +305,9 @@ def write_deferred(
     ctes: list[str] = []
     params: list[Any] = []
     matched = ""
-    for k, (row_sql, row_params, must_match) in enumerate(collected.rows):
-        ctes.append(f"r{k} AS ({row_sql})")
-        params += row_params
+    for k, (write_sql, write_params, must_match) in enumerate(collected.writes):
+        ctes.append(f"r{k} AS ({write_sql})")
+        params += write_params
         if must_match:
             matched += f" AND EXISTS (SELECT FROM r{k})"
     # Without a number (the state changed, or an update touched nothing) the events are
