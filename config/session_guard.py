@@ -33,7 +33,7 @@ from django.db import connections, transaction
 from django.db.models import Field
 from django.utils.crypto import constant_time_compare
 
-from config.twofactor import REQUIRED_KEY, TOUCH_KEY
+from config.twofactor import REQUIRED_KEY, TOUCH_KEY, touch_due
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = 
     if row is None:
         return False  # no such session, expired, or the person is gone or inactive
     data = _decoded(row[0])
-    if touch and int(time.time()) - int(data.get(TOUCH_KEY, 0)) >= 60:
+    if touch and touch_due(data):
         return _checked_by_store(session_key, user_id, touch=True)
     from django.contrib.auth import get_user_model
 
@@ -154,7 +154,7 @@ def _checked_by_store(session_key: str, user_id: Any, *, touch: bool) -> bool:
     user = get_user_model()._default_manager.filter(pk=user_id, is_active=True).first()
     if user is None or not _belongs(data, user_id, user):
         return False
-    if touch and int(time.time()) - int(data.get(TOUCH_KEY, 0)) >= 60:
+    if touch and touch_due(data):
         store[TOUCH_KEY] = int(time.time())
         store.save()
     return True

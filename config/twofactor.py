@@ -32,6 +32,7 @@ from permissions.policy import requires_two_factor
 
 REQUIRED_KEY = "otagai_2fa_required"
 TOUCH_KEY = "otagai_touched"
+TOUCH_EVERY = 60  # seconds: a session in use is saved (its idle expiry renewed) at most this often
 # Paths a person who still owes a second factor may reach.
 OPEN_PREFIXES = ("/accounts/2fa/", "/accounts/logout/", "/static/", "/i18n/", "/jsi18n/")
 OPEN_PATHS = ("/healthz",)
@@ -42,6 +43,12 @@ def _remember_requirement(sender: Any, request: HttpRequest | None, user: Any, *
     if request is not None and hasattr(request, "session"):
         request.session[REQUIRED_KEY] = requires_two_factor(user)
         request.session[TOUCH_KEY] = int(time.time())
+
+
+def touch_due(session: Any) -> bool:
+    """Whether a session in use (a request's, or its data as a dict) is due for saving, to
+    renew its idle expiry."""
+    return int(time.time()) - int(session.get(TOUCH_KEY, 0)) >= TOUCH_EVERY
 
 
 def _owes_second_factor(request: HttpRequest) -> bool:
@@ -67,9 +74,8 @@ class RequireTwoFactorMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.user.is_authenticated:
-            now = int(time.time())
-            if now - int(request.session.get(TOUCH_KEY, 0)) >= 60:
-                request.session[TOUCH_KEY] = now
+            if touch_due(request.session):
+                request.session[TOUCH_KEY] = int(time.time())
             path = request.path
             if (
                 not path.startswith(OPEN_PREFIXES)
