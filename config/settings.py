@@ -364,10 +364,16 @@ RETENTION_CLOSED_CASE_DAYS = int(env("RETENTION_CLOSED_CASE_DAYS", "1827"))
 # casework.reporting refuses anything below 5.
 OTAGAI_REPORT_MIN_CELL = int(env("OTAGAI_REPORT_MIN_CELL", "5"))
 
+LOG_LEVEL = env("LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own console handler (DEBUG only) printed every line of Django's loggers a
+        # second time, beside the root's; its mail handler has no ADMINS to write to.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

@@ -116,6 +116,33 @@ def test_missing_secret_key_stops_production_start_up_naming_it():
     assert "Set the SECRET_KEY environment variable" in result.stderr
 
 
+@pytest.mark.parametrize("debug", ["1", "0"])
+def test_a_django_log_line_is_printed_once(debug):
+    marker = f"log-marker-{uuid.uuid4().hex}"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django, logging; django.setup(); "
+            f"logging.getLogger('django.request').warning('{marker}')",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": debug,
+            "SECRET_KEY": "s3cret" * 10,
+            "LOG_LEVEL": "INFO",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(marker) == 1, result.stderr
+
+
 def test_development_gets_a_secret_key_only_with_debug():
     key = settings_value({"DEBUG": "1"}, "settings.SECRET_KEY")
     assert key.startswith("django-insecure-")
