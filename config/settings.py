@@ -136,7 +136,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        # FULL: a commit is on disk before it returns, as PostgreSQL's (synchronous_commit
+        # stays on): an operation is acknowledged after its commit, and must survive a power
+        # cut. NORMAL, in WAL mode, may lose the last commits to one.
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # Row-level security (docs/permissions.md): the role the web processes connect as, granted

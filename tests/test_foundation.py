@@ -88,6 +88,34 @@ def test_empty_database_url_means_the_sqlite_default():
     assert Path(db["NAME"]) == ROOT / "var" / "otagai.sqlite3"
 
 
+def test_sqlite_commits_reach_the_disk_before_they_return(tmp_path):
+    # An acknowledged live operation must survive a power cut (docs/live-protocol.md): in WAL
+    # mode, synchronous=NORMAL may lose the last commits to one, FULL does not.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.db import connection; "
+            "c = connection.cursor(); "
+            "print(c.execute('PRAGMA journal_mode').fetchone()[0], "
+            "c.execute('PRAGMA synchronous').fetchone()[0])",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DEBUG": "1",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'durable.sqlite3'}",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["wal", "2"]  # 2: FULL
+
+
 def test_database_url_selects_postgresql():
     db = settings_value(
         {"DEBUG": "1", "DATABASE_URL": "postgres://otagai:pw@db.example:5433/otagai"},
