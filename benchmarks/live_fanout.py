@@ -222,12 +222,14 @@ PROBE_NAME = "otagai-commit-probe"
 class CommitProbe:
     """The storage's floor. While the live operations run, a connection of its own commits a
     one-row update every 100 ms and times it: what a commit costs on this database and disk
-    without Otagai's work. A PostgreSQL commit waits until its WAL is on disk, and a live
-    operation is acknowledged and broadcast only after its commit, so a stall of the disk is
-    a stall of every operation committed meanwhile; on a shared virtual disk such stalls
-    (100–500 ms) come and go whatever runs (docs/performance.md). Reported beside the live
-    figures, so that a run's tail can be read against its disk. PostgreSQL only; the
-    probe's table (bench_commit_probe) is the benchmark database's, not the application's."""
+    without Otagai's work. A commit returns once it is on disk (PostgreSQL's WAL flushed,
+    SQLite's `synchronous=FULL`), and a live operation is acknowledged and broadcast only
+    after its commit, so a stall of the disk is a stall of every operation committed
+    meanwhile; on a shared virtual disk such stalls (100–800 ms) come and go whatever runs
+    (docs/performance.md). Reported beside the live figures, so that a run's tail can be read
+    against its disk. On PostgreSQL the probe's table (bench_commit_probe) is in the
+    benchmark's database; on SQLite it is a file of its own beside the database's (SQLite
+    has one writer at a time: the probe must not queue behind the server)."""
 
     INTERVAL = 0.1
     STALL_MS = 20.0
@@ -247,6 +249,21 @@ class CommitProbe:
         self._thread.join(timeout=10)
 
     def _run(self) -> None:
+        try:
+            if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+                self._postgresql()
+            else:
+                self._sqlite()
+        except Exception as exc:  # reported, not fatal: the figures it explains still stand
+            self.error = repr(exc)
+
+    def _time(self, commit: Any) -> None:
+        while not self._stop.wait(self.INTERVAL):
+            started = time.perf_counter()
+            commit()
+            self.times.append((time.perf_counter() - started) * 1000)
+
+    def _postgresql(self) -> None:
         from django.db import connections
 
         wrapper = connections.create_connection("default")
@@ -261,14 +278,24 @@ class CommitProbe:
             driver.execute(
                 "INSERT INTO bench_commit_probe VALUES (1, 0) ON CONFLICT (id) DO NOTHING"
             )
-            while not self._stop.wait(self.INTERVAL):
-                started = time.perf_counter()
-                driver.execute("UPDATE bench_commit_probe SET n = n + 1 WHERE id = 1")
-                self.times.append((time.perf_counter() - started) * 1000)
-        except Exception as exc:  # reported, not fatal: the figures it explains still stand
-            self.error = repr(exc)
+            self._time(lambda: driver.execute("UPDATE bench_commit_probe SET n = n + 1"))
         finally:
             wrapper.close()
+
+    def _sqlite(self) -> None:
+        import sqlite3
+
+        path = Path(settings.DATABASES["default"]["NAME"]).with_name("bench_commit_probe.sqlite3")
+        db = sqlite3.connect(path, isolation_level=None)
+        try:
+            # The application's settings (config/settings.py): WAL, and FULL.
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("CREATE TABLE IF NOT EXISTS probe (id INTEGER PRIMARY KEY, n INTEGER)")
+            db.execute("INSERT OR IGNORE INTO probe VALUES (1, 0)")
+            self._time(lambda: db.execute("UPDATE probe SET n = n + 1"))
+        finally:
+            db.close()
 
     def figures(self) -> dict[str, Any]:
         if self.error or not self.times:
@@ -312,7 +339,7 @@ class Stats:
     client_cpu: float = 0.0
     # The share of the machine's CPU time stolen by its hypervisor while operating, in %.
     steal: float = 0.0
-    # The storage's floor while operating (CommitProbe; live runs on PostgreSQL only).
+    # The storage's floor while operating (CommitProbe; live runs only).
     commit_probe: dict[str, Any] = field(default_factory=dict)
 
     def fanout_ms(self, kind: str | None = None) -> list[float]:
@@ -469,11 +496,7 @@ async def run(
     until = time.perf_counter() + seconds
     client_cpu = time.process_time()
     ticks = cpu_ticks()
-    probe = (
-        CommitProbe()
-        if not floor and settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
-        else None
-    )
+    probe = None if floor else CommitProbe()
     if probe is not None:
         with probe:
             await asyncio.gather(*(p.sender(until) for p in everyone))
