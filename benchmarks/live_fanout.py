@@ -264,23 +264,17 @@ class CommitProbe:
             self.times.append((time.perf_counter() - started) * 1000)
 
     def _postgresql(self) -> None:
-        from django.db import connections
+        import psycopg
+        from django.db import connection
 
-        wrapper = connections.create_connection("default")
-        try:
-            wrapper.ensure_connection()
-            driver = wrapper.connection
-            driver.autocommit = True
-            driver.execute(f"SET application_name = '{PROBE_NAME}'")
-            driver.execute(
+        # A plain connection of its own (not one of the pool's), as DATABASE_URL's user.
+        params = connection.get_connection_params()
+        with psycopg.connect(**params, autocommit=True, application_name=PROBE_NAME) as db:
+            db.execute(
                 "CREATE TABLE IF NOT EXISTS bench_commit_probe (id int PRIMARY KEY, n bigint)"
             )
-            driver.execute(
-                "INSERT INTO bench_commit_probe VALUES (1, 0) ON CONFLICT (id) DO NOTHING"
-            )
-            self._time(lambda: driver.execute("UPDATE bench_commit_probe SET n = n + 1"))
-        finally:
-            wrapper.close()
+            db.execute("INSERT INTO bench_commit_probe VALUES (1, 0) ON CONFLICT (id) DO NOTHING")
+            self._time(lambda: db.execute("UPDATE bench_commit_probe SET n = n + 1"))
 
     def _sqlite(self) -> None:
         import sqlite3
