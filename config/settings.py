@@ -196,7 +196,7 @@ elif REDIS_URL:
 if _redis_hosts:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "config.layers.RedisChannelLayer",
             "CONFIG": {
                 "hosts": _redis_hosts,
                 "prefix": env("CHANNEL_PREFIX", "otagai"),

@@ -31,7 +31,7 @@ def test_redis_sentinels_configure_the_channel_layer_through_sentinel():
         },
         "settings.CHANNEL_LAYERS",
     )
-    assert layers["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layers["default"]["BACKEND"] == "config.layers.RedisChannelLayer"
     (host,) = layers["default"]["CONFIG"]["hosts"]
     assert host == {
         "sentinels": [["s1.example.jp", 26380], ["s2.example.jp", 26379]],
@@ -91,7 +91,7 @@ def sentinel(tmp_path) -> Iterator[tuple[str, int]]:  # type: ignore[no-untyped-
 
 @pytest.mark.redis
 async def test_a_message_crosses_the_channel_layer_found_through_sentinel(sentinel):
-    from channels_redis.core import RedisChannelLayer
+    from config.layers import RedisChannelLayer
 
     db = int(urlsplit(os.environ["REDIS_URL"]).path.strip("/") or 0)
     host = {"sentinels": [sentinel], "master_name": "otagai", "db": db, "sentinel_kwargs": None}
@@ -101,6 +101,12 @@ async def test_a_message_crosses_the_channel_layer_found_through_sentinel(sentin
         await layer.send(channel, {"type": "hello", "text": "through sentinel"})
         message = await asyncio.wait_for(layer.receive(channel), 10)
         assert message == {"type": "hello", "text": "through sentinel"}
+        # The live page's way: the group's members read, then the delivery.
+        await layer.group_add("meeting", channel)
+        members = await layer.group_members("meeting")
+        await layer.deliver("meeting", members, {"type": "event", "text": "to the group"})
+        message = await asyncio.wait_for(layer.receive(channel), 10)
+        assert message == {"type": "event", "text": "to the group"}
     finally:
         await layer.flush()
         await layer.close_pools()

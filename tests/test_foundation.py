@@ -75,7 +75,7 @@ def test_channel_layer_is_redis_when_redis_url_is_set():
     layers = settings_value(
         {"DEBUG": "1", "REDIS_URL": "redis://127.0.0.1:6379/9"}, "settings.CHANNEL_LAYERS"
     )
-    assert layers["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layers["default"]["BACKEND"] == "config.layers.RedisChannelLayer"
     (host,) = layers["default"]["CONFIG"]["hosts"]
     assert host["address"] == "redis://127.0.0.1:6379/9"
     # Above the layer's 5-s blocking wait (redis-py 8 defaults to 5 s: consumers would die).

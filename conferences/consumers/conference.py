@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,8 @@ from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
 from config.sockets import ClientGoneMixin
 from permissions.conferences import ConferenceAccess
+
+log = logging.getLogger(__name__)
 
 MAX_FRAME = 256 * 1024  # a 20,000-character note, JSON-escaped, fits
 # Seconds to wait for an event that arrives out of order before reading it from the log. Two
@@ -208,6 +211,11 @@ class ConferenceConsumer(
     async def _op(self, content: dict[str, Any]) -> None:
         op_id = content.get("id")
         op_id = op_id if isinstance(op_id, str) else None
+        # The meeting's sockets, read from the channel layer while the database works (not
+        # after the commit, on the way to the other participants). A socket that joins
+        # meanwhile gets the event from the log: its catch-up after `hello`, or at the latest
+        # the log check every ACCESS_MAX_AGE (docs/live-protocol.md).
+        members = self._members_soon()
         try:
             stale = time.monotonic() - self.access_read_at > ACCESS_MAX_AGE
             access, result, outbox = await db.run(
@@ -238,7 +246,7 @@ class ConferenceConsumer(
             return
         # Committed: broadcast (from this loop), then acknowledge.
         for conference_id, message in outbox:
-            await self.channel_layer.group_send(group_name(conference_id), message)
+            await self._broadcast(conference_id, message, members)
         await self._send(
             {
                 "type": "ack",
@@ -248,6 +256,33 @@ class ConferenceConsumer(
                 "duplicate": result.duplicate,
             }
         )
+
+    def _members_soon(self) -> asyncio.Future[list[str]] | None:
+        read = getattr(self.channel_layer, "group_members", None)  # config.layers (Redis)
+        if read is None:
+            return None
+        future = asyncio.ensure_future(read(group_name(self.conference_id)))
+        # Not every operation broadcasts (a refusal, a conflict): its failure is then unseen.
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+        return future
+
+    async def _broadcast(
+        self,
+        conference_id: int,
+        message: dict[str, Any],
+        members: asyncio.Future[list[str]] | None,
+    ) -> None:
+        group = group_name(conference_id)
+        if members is not None and conference_id == self.conference_id:
+            try:
+                names = await members
+            except Exception:
+                # The usual way, below (which raises too if Redis is really gone).
+                log.warning("reading the sockets of %s failed", group, exc_info=True)
+            else:
+                await self.channel_layer.deliver(group, names, message)
+                return
+        await self.channel_layer.group_send(group, message)
 
     def _t(self, message: str) -> str:
         with translation.override(self.lang):

@@ -461,6 +461,35 @@ async def test_a_dropped_last_event_arrives_with_the_periodic_check(live, cast, 
     await prof.close()
 
 
+@pytest.mark.redis
+async def test_a_socket_that_joins_while_an_operation_commits_gets_its_event_once(
+    live, cast, monkeypatch
+):
+    """An operation's consumer reads the meeting's sockets while the operation is in the
+    database (config/layers.py). A socket that joined in between is not among them: it gets
+    the event from the log, here from the periodic check, its catch-up having come first."""
+    from channels.layers import get_channel_layer
+
+    from conferences.consumers import conference as consumer
+    from conferences.events import group_name
+
+    monkeypatch.setattr(consumer, "ACCESS_MAX_AGE", 0.2)
+    layer = get_channel_layer()
+    prof = await joined(live, cast.professional)
+    members = await layer.group_members(group_name(live.pk))
+    late = await joined(live, cast.coordinator)
+    message = await database_sync_to_async(_apply_without_broadcast)(
+        live, cast.coordinator, "race-1", "間に合った"
+    )
+    await layer.deliver(group_name(live.pk), members, message)
+
+    assert (await prof.until("event"))["note"]["text"] == "間に合った"
+    assert (await late.until("event"))["note"]["text"] == "間に合った"
+    assert not [f for f in await late.drain(wait=0.6) if f["type"] == "event"]
+    for c in (prof, late):
+        await c.close()
+
+
 def _two_case_conference(cast):  # type: ignore[no-untyped-def]
     """A live conference with a second case the professional's agency has no share of."""
     from conferences import services
