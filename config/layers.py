@@ -4,7 +4,8 @@ channels-redis's `group_send` reads the group's members (two round trips to Redi
 delivers (two more). The live page's operation waits for its commit before it may broadcast;
 reading the members while the database works takes those first round trips off the path
 from a note sent to its event received (`conferences.consumers.conference`). Every other
-caller gets `group_send` as before, its member read now one round trip (pipelined).
+caller gets `group_send` as before, in two round trips instead of four: the members read in
+one (pipelined), the delivery in one.
 
 Pinned to channels-redis 4.3 (pyproject.toml): `deliver` is the second half of its
 `group_send`, with the message expiry folded into the delivery script.
