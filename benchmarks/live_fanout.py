@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -491,12 +492,10 @@ async def run(
     client_cpu = time.process_time()
     ticks = cpu_ticks()
     probe = None if floor else CommitProbe()
-    if probe is not None:
-        with probe:
-            await asyncio.gather(*(p.sender(until) for p in everyone))
-        stats.commit_probe = probe.figures()
-    else:
+    with probe or contextlib.nullcontext():
         await asyncio.gather(*(p.sender(until) for p in everyone))
+    if probe is not None:
+        stats.commit_probe = probe.figures()
     # Let everything in flight arrive: "lost" then means never delivered, not merely late.
     deadline = time.perf_counter() + 90
     last = -1
