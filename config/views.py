@@ -35,8 +35,10 @@ async def _channel_roundtrip() -> None:
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("no channel layer")
-    channel = await layer.new_channel()
+    # A one-off channel of its own, not a process-local one: those are kept for the sockets
+    # that receive on them until they end (config/layers.py).
     token = uuid.uuid4().hex
+    channel = f"healthz.{token}"
     await layer.send(channel, {"type": "health.ping", "token": token})
     message = await asyncio.wait_for(layer.receive(channel), timeout=2)
     if message.get("token") != token:
