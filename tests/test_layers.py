@@ -182,3 +182,21 @@ async def test_a_channel_whose_receiver_went_keeps_nothing_and_the_reader_stops(
     last.cancel()
     await asyncio.sleep(0.05)
     assert pump.done() and not layer._pumps  # no reader of Redis left behind
+
+
+async def test_without_redis_the_reader_keeps_trying_and_the_receivers_keep_waiting(caplog):
+    from config.layers import RedisChannelLayer
+
+    gone = RedisChannelLayer(hosts=["redis://127.0.0.1:1"], prefix="layers-test-gone")
+    channel = await gone.new_channel()
+    waiting = asyncio.ensure_future(gone.receive(channel))
+    await asyncio.sleep(2.5)  # two more tries, a second apart
+
+    assert not waiting.done()  # the socket is not ended by the layer's outage
+    (pump,) = gone._pumps.values()
+    assert not pump.done()
+    errors = [r for r in caplog.records if r.name == "config.layers" and r.levelname == "ERROR"]
+    assert len(errors) == 1  # logged once, not once a second
+    waiting.cancel()
+    await asyncio.sleep(0.05)
+    assert pump.done() and not gone._pumps
