@@ -6,7 +6,7 @@ delivers (two more). The live page's operation waits for its commit before it ma
 reading the members while the database works takes those first round trips off the path
 from a note sent to its event received (`conferences.consumers.conference`). Every other
 caller gets `group_send` as before, in two round trips instead of four: the members read in
-one (pipelined), the delivery in one.
+one (one Lua command), the delivery in one.
 
 A delivery to a channel received in this process, on this event loop, goes straight into its
 buffer; only the other processes' channels go through Redis. And one task per process and
