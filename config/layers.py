@@ -75,9 +75,6 @@ class RedisChannelLayer(_RedisChannelLayer):
         self._local[name] = None
         return name
 
-    def _ours(self, channel: str) -> bool:
-        return "!" in channel and self.non_local_name(channel).endswith(self.client_prefix + "!")
-
     # --- receiving: one task per process reads Redis; each channel waits on its own buffer --
 
     async def receive(self, channel: str) -> dict[str, Any]:
@@ -86,12 +83,13 @@ class RedisChannelLayer(_RedisChannelLayer):
         loop (`_pump`), not by whichever receiver holds a lock, as channels-redis does: that
         costs two tasks and a lock per receiver per message, with 30 sockets in a meeting
         30 of each per event."""
-        if not self._ours(channel):
-            return await super().receive(channel)
+        real_channel = self.non_local_name(channel)
+        if "!" not in channel or not real_channel.endswith(self.client_prefix + "!"):
+            return await super().receive(channel)  # not a channel of this process
         self.require_valid_channel_name(channel)  # raises TypeError
         loop = asyncio.get_running_loop()
         self._local[channel] = loop
-        self._pump_for(loop, self.non_local_name(channel))
+        self._pump_for(loop, real_channel)
         buffer = self.receive_buffer[channel]
         try:
             message = await buffer.get()
@@ -183,14 +181,17 @@ class RedisChannelLayer(_RedisChannelLayer):
         again: what cannot cross to another process fails here too), one copy shared by all
         of them, as channels-redis shares one per process."""
         loop = asyncio.get_running_loop()
-        here = [name for name in members if self._local.get(name, False) is loop]
+        here: list[str] = []
+        elsewhere: list[str] = []
+        for name in members:
+            (here if self._local.get(name, False) is loop else elsewhere).append(name)
         if here:
             copy = self.deserialize(self.serialize(message))
             for name in here:
                 self.receive_buffer[name].put_nowait(copy)
-            members = [name for name in members if self._local.get(name, False) is not loop]
-            if not members:
+            if not elsewhere:
                 return
+        members = elsewhere
         by_connection, messages, capacities = self._map_channel_keys_to_connection(members, message)
         now = time.time()
         for index, keys in by_connection.items():
