@@ -330,7 +330,10 @@ def write_deferred(
         for k in range(n)
     )
     try:
-        rows = rls.execute(f"WITH {', '.join(ctes)} {union} ORDER BY 2", params, commit=commit)
+        # Prepared (once per connection): a few shapes, one of them on every live operation.
+        rows = rls.execute(
+            f"WITH {', '.join(ctes)} {union} ORDER BY 2", params, commit=commit, prepare=True
+        )
     except IntegrityError as exc:
         if _unnumbered(exc):
             raise (Unmatched if matched else StateChanged)(conference.pk) from exc

@@ -20,6 +20,7 @@ to set them reads nothing, rather than someone else's rows. SQLite: every helper
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import time
 import weakref
@@ -139,25 +140,107 @@ def _begin_as(driver: Any, values: list[str]) -> list[str]:
     return ["" for _ in SETTINGS]
 
 
-def _begin_sql(driver: Any, values: list[str]) -> str:
+def _begin_sql(driver: Any, values: list[str], *, generic: bool = False) -> str:
+    """BEGIN and the reader's settings; `generic`: the transaction's prepared statements use
+    their generic plan (`execute(..., prepare=True)`)."""
     pairs = ", ".join(
         f"set_config({sql.Literal(name).as_string(driver)}, "
         f"{sql.Literal(value).as_string(driver)}, true)"
         for name, value in zip(SETTINGS, values, strict=True)
     )
-    return f"BEGIN; SELECT {pairs}, set_config('jit', 'off', true)"
+    plans = ", set_config('plan_cache_mode', 'force_generic_plan', true)" if generic else ""
+    return f"BEGIN; SELECT {pairs}{plans}, set_config('jit', 'off', true)"
+
+
+def _send(driver: Any, command: str) -> list[Any]:
+    """Send `command` (several statements: the simple query protocol) and return each
+    statement's result, up to and including the first error (PostgreSQL runs none after
+    it)."""
+    with driver.lock:
+        driver.pgconn.send_query(command.encode(driver.info.encoding))
+        return driver.wait(generators.execute(driver.pgconn))
+
+
+def _error(driver: Any, results: list[Any]) -> psycopg_errors.Error | None:
+    for result in results:
+        if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
+            return psycopg_errors.error_from_result(result, encoding=driver.info.encoding)
+    return None
 
 
 def _exec(driver: Any, command: str) -> list[Any]:
     """Send `command` (several statements: the simple query protocol) and return each
     statement's result; an error in any of them raises it (PostgreSQL runs none after it)."""
-    with driver.lock:
-        driver.pgconn.send_query(command.encode(driver.info.encoding))
-        results = driver.wait(generators.execute(driver.pgconn))
-    for result in results:
-        if result.status not in (pq.ExecStatus.TUPLES_OK, pq.ExecStatus.COMMAND_OK):
-            raise psycopg_errors.error_from_result(result, encoding=driver.info.encoding)
+    results = _send(driver, command)
+    if (error := _error(driver, results)) is not None:
+        raise error
     return results
+
+
+# Prepared statements (`execute(..., prepare=True)`: the live operations' last statement).
+# That statement has a few shapes (a new note or decision; an edit; an edit that raises the
+# tier), and parsing and planning it was a third of PostgreSQL's time for it on every
+# operation (docs/performance.md, live fan-out, "Twelfth round"). Each shape is prepared once
+# per physical connection, by a `PREPARE` at the head of the message that first runs it, and
+# executed with the operation's values (quoted by psycopg, as before) in the same one message.
+# The names prepared on a connection are kept with it (_PHYSICAL: "prepared"). PostgreSQL
+# keeps a prepared statement when the transaction after it fails, so a name is kept once its
+# PREPARE succeeded, whatever followed; one that has gone meanwhile (DEALLOCATE, DISCARD) is
+# prepared again. At most PREPARED_MAX per connection; beyond, statements run unprepared.
+PREPARED_MAX = 32
+_DUPLICATE_PREPARED = "42P05"
+_UNKNOWN_PREPARED = "26000"
+
+
+def _prepared_name(driver: Any, query: str, params: list[Any]) -> str | None:
+    """The name `query` is prepared under on this connection (None: run it unprepared: a
+    query with `%` other than its placeholders, or a connection with PREPARED_MAX already)."""
+    if query.count("%") != len(params) or query.count("%s") != len(params):
+        return None
+    name = "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
+    prepared = _PHYSICAL.setdefault(driver, {"role": ""}).setdefault("prepared", set())
+    if name not in prepared and len(prepared) >= PREPARED_MAX:
+        return None
+    return name
+
+
+def _numbered(query: str) -> str:
+    """`query` with PostgreSQL's placeholders ($1, $2…) for psycopg's (%s)."""
+    parts = query.split("%s")
+    return parts[0] + "".join(f"${k}{part}" for k, part in enumerate(parts[1:], start=1))
+
+
+def _run_prepared(
+    driver: Any, name: str, query: str, params: list[Any], begin: str, tail: str
+) -> Any:
+    """Run `begin`, the statement prepared as `name` (preparing it first on this connection
+    if it is not yet) with `params`, and `tail`, in one message; return the statement's
+    result. Raises the first error, as `_exec`."""
+    prepared = _PHYSICAL[driver]["prepared"]
+    values = ClientCursor(driver).mogrify(", ".join(["%s"] * len(params)), params)
+    run = f"EXECUTE {name}({values})" if params else f"EXECUTE {name}"
+    for _attempt in range(2):
+        fresh = name not in prepared
+        head = f"PREPARE {name} AS {_numbered(query)}; " if fresh else ""
+        results = _send(driver, f"{head}{begin}; {run}{tail}")
+        if fresh and results[0].status == pq.ExecStatus.COMMAND_OK:
+            prepared.add(name)
+        error = _error(driver, results)
+        if error is None:
+            return results[3 if fresh else 2]
+        if fresh and error.sqlstate == _DUPLICATE_PREPARED and len(results) == 1:
+            # Prepared already: what this process knew of the connection was forgotten
+            # (`forget_role`, a role set anew). Nothing else of the message ran.
+            prepared.add(name)
+            continue
+        if not fresh and error.sqlstate == _UNKNOWN_PREPARED:
+            # Gone from the connection (DEALLOCATE, DISCARD): nothing of the transaction ran
+            # after its reader's settings, which the rollback drops; again, preparing it.
+            prepared.discard(name)
+            _exec(driver, "ROLLBACK")
+            continue
+        raise error
+    raise RuntimeError(f"statement {name} could not be prepared")
 
 
 # Readers named by `reader_context(..., deferred=True)` whose transaction has not begun yet:
@@ -176,7 +259,12 @@ def _flush_pending(execute: Any, sql: str, params: Any, many: bool, context: Any
 
 
 def execute(
-    query: str, params: list[Any], using: str = DEFAULT_DB_ALIAS, *, commit: bool = False
+    query: str,
+    params: list[Any],
+    using: str = DEFAULT_DB_ALIAS,
+    *,
+    commit: bool = False,
+    prepare: bool = False,
 ) -> list[tuple]:
     """Run one statement and return its rows. If the transaction's reader is still pending
     (`reader_context(..., deferred=True)`), BEGIN and the reader's settings go in the same
@@ -184,7 +272,11 @@ def execute(
 
     `commit` (PostgreSQL; the statement is the last of a transaction begun by the caller's
     outermost `atomic`): COMMIT goes in the same message. An error stops the message before
-    it, and the caller's `atomic` rolls back as after any error."""
+    it, and the caller's `atomic` rolls back as after any error.
+
+    `prepare` (with a pending reader): the statement is prepared once per connection and then
+    executed, with its generic plan (`_run_prepared`): for a statement of a few fixed shapes
+    run on every live operation. Django's query log still shows it with its values."""
     connection = connections[using]
     pending = _PENDING.pop(connection, None) if connection.vendor == "postgresql" else None
     tail = "; COMMIT" if commit else ""
@@ -195,13 +287,20 @@ def execute(
     connection.ensure_connection()
     driver = connection.connection
     started = time.monotonic()
+    name = _prepared_name(driver, query, params) if prepare else None
+    statement = ""
     with connection.wrap_database_errors:
-        # The parameters are quoted by psycopg, as Django's client-side binding cursor does
-        # (whatever cursor the connection makes by default).
-        statement = ClientCursor(driver).mogrify(query, params)
-        # BEGIN, the reader's SELECT, the statement, and COMMIT if asked: the third is ours.
-        result = _exec(driver, f"{_begin_sql(driver, pending)}; {statement}{tail}")[2]
+        begin = _begin_sql(driver, pending, generic=name is not None)
+        if name is not None:
+            result = _run_prepared(driver, name, query, params, begin, tail)
+        else:
+            # The parameters are quoted by psycopg, as Django's client-side binding cursor
+            # does (whatever cursor the connection makes by default).
+            statement = ClientCursor(driver).mogrify(query, params)
+            # BEGIN, the reader's SELECT, the statement, and COMMIT if asked: the third.
+            result = _exec(driver, f"{begin}; {statement}{tail}")[2]
     if connection.queries_logged:
+        statement = statement or ClientCursor(driver).mogrify(query, params)
         connection.queries_log.append(
             {"sql": statement, "time": f"{time.monotonic() - started:.3f}"}
         )
@@ -383,7 +482,8 @@ def grant_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: An
 # at every checkout, and a physical connection outlives the request that used it:
 # - "role": the role `set_role_on_connect` left it in ("" for the login role); _UNKNOWN after
 #   `forget_role` (someone changed it by hand); no entry: a new connection, the login role;
-# - "restricted": whether its role is subject to row-level security (no key: not read yet).
+# - "restricted": whether its role is subject to row-level security (no key: not read yet);
+# - "prepared": the names of the statements prepared on it (`_run_prepared`).
 _PHYSICAL: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _UNKNOWN = object()
 

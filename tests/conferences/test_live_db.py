@@ -18,6 +18,7 @@ from conferences.consumers import db
 from conferences.live import checks
 from conferences.live.data import record_data
 from conferences.models import ClientOp, Conference, Invitation, Note
+from permissions import rls
 from permissions.conferences import conference_access
 from permissions.models import Share, Tier
 from permissions.people import display_name
@@ -472,3 +473,130 @@ def test_a_write_the_database_no_longer_allows_closes_the_meeting_to_its_reader(
     assert list(Note.objects.values_list("text", "version")) == [(NOTE, 1)]
     assert not ClientOp.objects.filter(client_op_id="late").exists()
     assert Conference.objects.get(pk=conference.pk).last_seq == added.seq
+
+
+# --- the live statement, prepared once per connection (rls.execute(prepare=True)) ------------
+
+
+def _prepared() -> list[str]:
+    """The statements Otagai prepared on this test's connection: for each, the message that
+    prepared it (PostgreSQL shows the whole message), oldest first."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'otagai%%' "
+            "ORDER BY prepare_time"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _nothing_prepared() -> None:
+    """A connection with no statement prepared (the pool hands back connections that earlier
+    tests used), as this process knows it too."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    rls.forget_role(connection)  # what the process knew of the connection, prepared names too
+
+
+def _add_to(access, op_id: str, item: int, text: str, case: int):  # type: ignore[no-untyped-def]
+    """A new note as the socket adds it, its agenda item (of `case`) known: one message."""
+    content = {"id": op_id, "op": "note.add", "args": {"item": item, "text": text}}
+    return db.apply_op(access, content, "ja", {item: case}, False)
+
+
+@pytest.mark.postgres
+def test_the_live_statement_is_prepared_once_per_connection_and_run_with_each_operations_values(
+    cast,
+):
+    """Parsing and planning it was a third of PostgreSQL's time for a new note: a new note's
+    statement is prepared by the first, run with each one's values after; an edit's is
+    another shape, prepared once too. What is written is each operation's own."""
+    conference, access, item, added = _note_as_app_role(cast)
+    _nothing_prepared()
+    with as_app_role():
+        _f, second, _o = _add_to(access, "second", item, "二件目", cast.case.pk)
+        _f, third, _o = _add_to(access, "third", item, "三件目'); DROP TABLE x; --", cast.case.pk)
+        [add] = _prepared()
+        _f, edited, _o = _edit(access, "edit", second.data["note"]["id"], 1, "二件目を書き直し")
+        _f, again, _o = _edit(access, "edit-2", third.data["note"]["id"], 1, "三件目を書き直し")
+    assert (
+        add.startswith("PREPARE otagai_")
+        and ' AS WITH r0 AS (INSERT INTO "conferences_note"' in add
+    )
+    assert "$1" in add and "EXECUTE otagai_" in add
+    [_add, edit] = _prepared()
+    assert ' AS WITH r0 AS (UPDATE "conferences_note"' in edit
+    notes = dict(Note.objects.values_list("pk", "text"))
+    assert notes[second.data["note"]["id"]] == "二件目を書き直し"
+    assert notes[third.data["note"]["id"]] == "三件目を書き直し"
+    assert notes[added.data["note"]["id"]] == NOTE
+    assert [again.seq, edited.seq, third.seq, second.seq] == list(range(again.seq, added.seq, -1))
+    assert conference.events.get(seq=third.seq).payload["note"]["text"] == (
+        "三件目'); DROP TABLE x; --"
+    )
+
+
+@pytest.mark.postgres
+def test_a_prepared_statement_gone_from_the_connection_is_prepared_again(cast):
+    """Something else dropped the connection's prepared statements (DEALLOCATE ALL, or a
+    pooler's DISCARD): the next operation still goes through, nothing lost or doubled."""
+    _conference, access, item, _added = _note_as_app_role(cast)
+    _nothing_prepared()
+    with as_app_role():
+        _add_to(access, "before", item, "前", cast.case.pk)
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")
+        assert _prepared() == []
+        _f, after, outbox = _add_to(access, "after", item, "後", cast.case.pk)
+        assert len(_prepared()) == 1
+    assert not after.duplicate and [m["seq"] for _c, m in outbox] == [after.seq]
+    assert sorted(Note.objects.values_list("text", flat=True)) == sorted([NOTE, "前", "後"])
+    assert ClientOp.objects.get(client_op_id="after").seq == after.seq
+
+
+@pytest.mark.postgres
+def test_a_statement_prepared_by_an_operation_that_failed_is_kept(cast):
+    """PostgreSQL keeps a prepared statement when the transaction after it fails: a retry
+    whose message prepares the statement (then refused by the operation id's unique key)
+    gets its stored answer, and the next new note uses the statement it prepared."""
+    _conference, access, item, added = _note_as_app_role(cast)
+    _nothing_prepared()
+    with as_app_role():
+        _f, retry, outbox = _add_to(access, "add", item, NOTE, cast.case.pk)
+        assert retry.duplicate and retry.seq == added.seq and outbox == []
+        assert len(_prepared()) == 1
+        _f, later, _o = _add_to(access, "later", item, "後で", cast.case.pk)
+        assert len(_prepared()) == 1
+    assert not later.duplicate and later.seq == added.seq + 1
+    assert Note.objects.filter(text=NOTE).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("op", ["edit", "add"])
+def test_a_statement_prepared_as_the_owner_lets_no_refused_write_through(cast, op):
+    """A connection may change roles (DATABASE_SET_ROLE; the tests): the statement prepared
+    and last planned as the owner, whom row-level security does not apply to, must not let
+    through a write the application role's policies refuse. PostgreSQL plans it again for
+    the role that runs it (as in "a write the database no longer allows…", above)."""
+    conference, access, item, added = _note_as_app_role(cast)
+    note_id = added.data["note"]["id"]
+    _nothing_prepared()
+    if op == "edit":  # as the owner: the same shapes, planned without the policies
+        _edit(access, "owner", note_id, 1, "所有者として")
+    else:
+        _add_to(access, "owner", item, "所有者として", cast.case.pk)
+    assert len(_prepared()) == 1
+    seq = Conference.objects.get(pk=conference.pk).last_seq
+    Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
+    Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
+    Share.objects.filter(case=cast.case, agency=cast.professional_agency).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+    with as_app_role():
+        if op == "edit":
+            answer = _edit(access, "late", note_id, 2, "外された後の書き換え")
+        else:
+            answer = _add_to(access, "late", item, "外された後", cast.case.pk)
+    assert answer == (None, None, [])
+    assert not ClientOp.objects.filter(client_op_id="late").exists()
+    assert not Note.objects.filter(text__startswith="外された後").exists()
+    assert Conference.objects.get(pk=conference.pk).last_seq == seq
