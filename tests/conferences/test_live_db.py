@@ -447,6 +447,16 @@ def test_what_the_process_knows_of_notes_is_bounded(cast, monkeypatch):
     assert Note.objects.get(pk=ids[0]).text == "最初のメモを書き直し"
 
 
+def _take_off_the_meeting(cast, conference) -> None:  # type: ignore[no-untyped-def]
+    """In the database only (the socket's access still allows it): the professional's agency
+    uninvited, his minute-taking gone, his agency's share of the case expired."""
+    Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
+    Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
+    Share.objects.filter(case=cast.case, agency=cast.professional_agency).update(
+        expires_at=timezone.now() - dt.timedelta(seconds=1)
+    )
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize("op", ["edit", "add"])
 def test_a_write_the_database_no_longer_allows_closes_the_meeting_to_its_reader(cast, op):
@@ -458,11 +468,7 @@ def test_a_write_the_database_no_longer_allows_closes_the_meeting_to_its_reader(
     longer open to him (as when its periodic re-read finds that), not a server error."""
     conference, access, item, added = _note_as_app_role(cast)
     note_id = added.data["note"]["id"]
-    Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
-    Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
-    Share.objects.filter(case=cast.case, agency=cast.professional_agency).update(
-        expires_at=timezone.now() - dt.timedelta(seconds=1)
-    )
+    _take_off_the_meeting(cast, conference)
     with as_app_role():
         if op == "edit":
             answer = _edit(access, "late", note_id, 1, "外された後の書き換え")
@@ -586,11 +592,7 @@ def test_a_statement_prepared_as_the_owner_lets_no_refused_write_through(cast, o
         _add_to(access, "owner", item, "所有者として", cast.case.pk)
     assert len(_prepared()) == 1
     seq = Conference.objects.get(pk=conference.pk).last_seq
-    Invitation.objects.filter(conference=conference, agency=cast.professional_agency).delete()
-    Conference.objects.filter(pk=conference.pk).update(minute_taker=None)
-    Share.objects.filter(case=cast.case, agency=cast.professional_agency).update(
-        expires_at=timezone.now() - dt.timedelta(seconds=1)
-    )
+    _take_off_the_meeting(cast, conference)
     with as_app_role():
         if op == "edit":
             answer = _edit(access, "late", note_id, 2, "外された後の書き換え")
