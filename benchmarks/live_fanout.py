@@ -223,10 +223,11 @@ PROBE_NAME = "otagai-commit-probe"
 class CommitProbe:
     """The storage's floor. While the live operations run, a connection of its own commits a
     one-row update every 100 ms and times it: what a commit costs on this database and disk
-    without Otagai's work. A commit returns once it is on disk (PostgreSQL's WAL flushed,
-    SQLite's `synchronous=FULL`), and a live operation is acknowledged and broadcast only
-    after its commit, so a stall of the disk is a stall of every operation committed
-    meanwhile; on a shared virtual disk such stalls (100–800 ms) come and go whatever runs
+    without Otagai's work (and, once they end, BACK_TO_BACK commits one after another). A
+    commit returns once it is on disk (PostgreSQL's WAL flushed, SQLite's
+    `synchronous=FULL`), and a live operation is acknowledged and broadcast only after its
+    commit, so a stall of the disk is a stall of every operation committed meanwhile; on a
+    shared virtual disk such stalls (100–800 ms) come and go whatever runs
     (docs/performance.md). Reported beside the live figures, so that a run's tail can be read
     against its disk. On PostgreSQL the probe's table (bench_commit_probe) is in the
     benchmark's database; on SQLite it is a file of its own beside the database's (SQLite
