@@ -48,6 +48,7 @@ test-sysdeps: sysdeps
 	@scripts/ensure-system-packages "fc-list :lang=ja | grep -q ." fontconfig fonts-ipaexfont-gothic
 	@scripts/ensure-system-packages "command -v npm" npm
 	@scripts/ensure-system-packages "command -v pdftotext && command -v pdffonts" poppler-utils
+	@scripts/ensure-system-packages "command -v pgbouncer || [ -x /usr/sbin/pgbouncer ]" pgbouncer
 	@[ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent
 
 # Compile the ja/en catalogues under locale/ (the .mo files are committed too).

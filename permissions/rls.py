@@ -186,7 +186,10 @@ def _exec(driver: Any, command: str) -> list[Any]:
 # The names prepared on a connection are kept with it (_PHYSICAL: "prepared"). PostgreSQL
 # keeps a prepared statement when the transaction after it fails, so a name is kept once its
 # PREPARE succeeded, whatever followed; one that has gone meanwhile (DEALLOCATE, DISCARD) is
-# prepared again. At most PREPARED_MAX per connection; beyond, statements run unprepared.
+# prepared again. A connection that does not keep them (a pooler in transaction mode, which
+# hands each transaction whichever server session is free) misses twice in a row: it then
+# runs its statements unprepared from then on. At most PREPARED_MAX per connection; beyond,
+# statements run unprepared.
 PREPARED_MAX = 32
 _DUPLICATE_PREPARED = "42P05"
 _UNKNOWN_PREPARED = "26000"
@@ -198,8 +201,9 @@ def _prepared_name(driver: Any, query: str, params: list[Any]) -> str | None:
     if query.count("%") != len(params) or query.count("%s") != len(params):
         return None
     name = "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
-    prepared = _PHYSICAL.setdefault(driver, {"role": ""}).setdefault("prepared", set())
-    if name not in prepared and len(prepared) >= PREPARED_MAX:
+    state = _PHYSICAL.setdefault(driver, {"role": ""})
+    prepared = state.setdefault("prepared", set())
+    if state.get("unprepared") or (name not in prepared and len(prepared) >= PREPARED_MAX):
         return None
     return name
 
@@ -215,8 +219,10 @@ def _run_prepared(
 ) -> Any:
     """Run `begin`, the statement prepared as `name` (preparing it first on this connection
     if it is not yet) with `params`, and `tail`, in one message; return the statement's
-    result. Raises the first error, as `_exec`."""
-    prepared = _PHYSICAL[driver]["prepared"]
+    result. Raises the first error, as `_exec`. None: this connection does not keep prepared
+    statements, and nothing was run (the caller runs the statement unprepared)."""
+    state = _PHYSICAL[driver]
+    prepared = state["prepared"]
     values = ClientCursor(driver).mogrify(", ".join(["%s"] * len(params)), params)
     run = f"EXECUTE {name}({values})" if params else f"EXECUTE {name}"
     for _attempt in range(2):
@@ -240,7 +246,11 @@ def _run_prepared(
             _exec(driver, "ROLLBACK")
             continue
         raise error
-    raise RuntimeError(f"statement {name} could not be prepared")
+    # Missed twice: the connection does not keep what is prepared on it.
+    state["unprepared"] = True
+    if driver.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+        _exec(driver, "ROLLBACK")
+    return None
 
 
 # Readers named by `reader_context(..., deferred=True)` whose transaction has not begun yet:
@@ -291,9 +301,8 @@ def execute(
     statement = ""
     with connection.wrap_database_errors:
         begin = _begin_sql(driver, pending, generic=name is not None)
-        if name is not None:
-            result = _run_prepared(driver, name, query, params, begin, tail)
-        else:
+        result = None if name is None else _run_prepared(driver, name, query, params, begin, tail)
+        if result is None:
             # The parameters are quoted by psycopg, as Django's client-side binding cursor
             # does (whatever cursor the connection makes by default).
             statement = ClientCursor(driver).mogrify(query, params)
@@ -483,7 +492,8 @@ def grant_after_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: An
 # - "role": the role `set_role_on_connect` left it in ("" for the login role); _UNKNOWN after
 #   `forget_role` (someone changed it by hand); no entry: a new connection, the login role;
 # - "restricted": whether its role is subject to row-level security (no key: not read yet);
-# - "prepared": the names of the statements prepared on it (`_run_prepared`).
+# - "prepared": the names of the statements prepared on it (`_run_prepared`); "unprepared":
+#   it does not keep them (its statements run unprepared).
 _PHYSICAL: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 _UNKNOWN = object()
 

@@ -54,6 +54,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         _need("postgresql" in engine, "needs PostgreSQL: set DATABASE_URL=postgres://...")
     if item.get_closest_marker("redis"):
         _need(bool(os.environ.get("REDIS_URL")), "needs Redis: set REDIS_URL=redis://...")
+    if item.get_closest_marker("pgbouncer"):
+        _need(
+            bool(shutil.which("pgbouncer") or os.path.exists("/usr/sbin/pgbouncer")),
+            "needs PgBouncer (apt-get install pgbouncer)",
+        )
     if item.get_closest_marker("browser"):
         _need(
             bool(shutil.which("chromium") or shutil.which("chromium-browser")),
