@@ -179,7 +179,7 @@ def _exec(driver: Any, command: str) -> list[Any]:
 
 # Prepared statements (`execute(..., prepare=True)`: the live operations' last statement).
 # That statement has a few shapes (a new note or decision; an edit; an edit that raises the
-# tier), and parsing and planning it was a third of PostgreSQL's time for it on every
+# tier), and parsing and planning it was over a third of PostgreSQL's time for it on every
 # operation (docs/performance.md, live fan-out, "Twelfth round"). Each shape is prepared once
 # per physical connection, by a `PREPARE` at the head of the message that first runs it, and
 # executed with the operation's values (quoted by psycopg, as before) in the same one message.
