@@ -555,9 +555,7 @@ def restricted(using: str = DEFAULT_DB_ALIAS) -> bool:
         return False
     connection.ensure_connection()
     raw = connection.connection
-    state = _PHYSICAL.get(raw)
-    if state is None:
-        state = _PHYSICAL[raw] = {"role": ""}
+    state = _PHYSICAL.setdefault(raw, {"role": ""})
     if "restricted" not in state:
         with connection.wrap_database_errors:
             row = raw.execute(_RESTRICTED_SQL).fetchone()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -22,7 +21,7 @@ from conferences.models import Note
 from permissions.conferences import conference_access
 from tests.conferences.conftest import make_live
 from tests.conferences.test_live_db import _add_to, _item
-from tests.server import free_port
+from tests.server import free_port, port_in_use
 
 pytestmark = [
     pytest.mark.postgres,
@@ -36,9 +35,8 @@ def _wait_for_port(port: int, proc: subprocess.Popen, log: Path) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"pgbouncer exited: {log.read_text(errors='replace')[-2000:]}")
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
+        if port_in_use(port):
+            return
         time.sleep(0.1)
     raise RuntimeError("pgbouncer did not start")
 
