@@ -13,4 +13,4 @@ RUN if ls locale/*/LC_MESSAGES/*.po >/dev/null 2>&1; then \
 RUN useradd --create-home otagai && mkdir -p /app/var && chown -R otagai /app/var
 USER otagai
 EXPOSE 8000
-CMD ["python", "-m", "uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--proxy-headers", "--forwarded-allow-ips", "*"]
+CMD ["python", "-m", "uvicorn", "config.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--proxy-headers", "--forwarded-allow-ips", "*"]

@@ -66,7 +66,7 @@ seed: migrate
 run: venv messages seed
 	@echo "Otagai is at http://$(HOST):$(PORT)  (demo users above; stop with Ctrl-C)"
 	$(DEV_ENV) $(PY) -m uvicorn config.asgi:application --host $(HOST) --port $(PORT) \
-		--ws websockets-sansio --lifespan off
+		--ws websockets-sansio --ws-per-message-deflate false --lifespan off
 
 test: venv-dev test-sysdeps messages
 	$(TEST_ENV) $(PY) -m pytest $(PYTEST_ARGS)

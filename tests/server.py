@@ -71,6 +71,8 @@ class ServerProcess:
             str(self.port),
             "--ws",
             "websockets-sansio",
+            "--ws-per-message-deflate",
+            "false",  # as every launcher (docs/deploy.md, "WebSockets")
             "--lifespan",
             "off",
             *(["--no-access-log", "--log-level", "warning"] if quiet else []),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -172,3 +174,69 @@ def test_init_script_makes_an_app_role_that_reads_and_writes_but_owns_nothing(db
         _psql(env, f"DROP TABLE IF EXISTS {scratch}", user=owner, check=False)
         _psql(env, f'DROP OWNED BY "{role}"', user=owner, check=False)
         _psql(env, f'DROP ROLE IF EXISTS "{role}"', user=owner, check=False)
+
+
+# --- the sockets are not compressed (docs/deploy.md, "WebSockets") ----------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _uvicorn_commands() -> dict[str, str]:
+    """Each launcher's uvicorn command, as one string: the image's CMD, docker-compose's web
+    command, `make run`'s recipe and the tests' and benchmarks' server (tests/server.py)."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    compose = (ROOT / "docker-compose.yml").read_text().splitlines()
+    makefile = (ROOT / "Makefile").read_text()
+    server = (ROOT / "tests/server.py").read_text()
+
+    cmd = next(line for line in dockerfile.splitlines() if line.startswith("CMD"))
+    start = next(i for i, line in enumerate(compose) if line.strip() == "- uvicorn")
+    block = []
+    for line in compose[start:]:
+        if not line.strip().startswith(("-", "#")):
+            break
+        block.append(line)
+    recipe = makefile[makefile.index("-m uvicorn") :]
+    recipe = recipe[: recipe.index("\n", recipe.index("--ws "))]
+    launch = server[server.index('"uvicorn",') :]
+    return {
+        "Dockerfile": cmd,
+        "docker-compose.yml": "\n".join(block),
+        "Makefile": recipe,
+        "tests/server.py": launch[: launch.index("]")],
+    }
+
+
+def _without_compression(command: str) -> bool:
+    words = re.findall(r"[^\s\"',\[\]\\]+", command)
+    return "--ws-per-message-deflate=false" in words or any(
+        a == "--ws-per-message-deflate" and b == "false" for a, b in itertools.pairwise(words)
+    )
+
+
+def test_every_launcher_serves_the_sockets_without_compression():
+    commands = _uvicorn_commands()
+    for name, command in commands.items():
+        assert "config.asgi:application" in command, name
+        assert _without_compression(command), (
+            f"{name} starts uvicorn with permessage-deflate (its default): {command}"
+        )
+    assert not _without_compression("uvicorn config.asgi:application --ws websockets-sansio")
+    # No other launcher of the application in the repository.
+    launchers = subprocess.run(
+        [
+            "git",
+            "grep",
+            "-l",
+            "config.asgi:application",
+            "--",
+            ":!*.md",
+            ":!benchmarks/load.py",
+            ":!tests/test_deploy.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert sorted(launchers) == sorted(commands)

@@ -29,6 +29,16 @@ DURING_DROP = "切断中に追加されたメモ"
 OFFLINE = "オフライン中に書いたメモ"
 
 
+# The extensions the server agreed to on a socket opened like the page's own.
+NEGOTIATED_EXTENSIONS = """() => new Promise((resolve, reject) => {
+  const root = document.getElementById("live");
+  const proto = location.protocol === "https:" ? "wss://" : "ws://";
+  const ws = new WebSocket(proto + location.host + root.dataset.wsPath);
+  ws.onopen = () => { resolve(ws.extensions); ws.close(); };
+  ws.onerror = () => reject(new Error("the socket did not open"));
+})"""
+
+
 def _live_conference():  # type: ignore[no-untyped-def]
     cast = make_cast()
     conference = schedule(cast)
@@ -103,6 +113,9 @@ def test_two_agencies_share_a_live_page(otagai_server, browser):
     assert b.locator(f"text={OFFLINE}").count() == 1
     assert SENSITIVE not in b.content()
     assert_no_serious_axe_violations(a, "live page with notes")
+    # Chromium offers permessage-deflate; the server declines it, so that the sizes of B's
+    # frames cannot confirm guesses at A's higher-tier notes (docs/deploy.md, "WebSockets").
+    assert b.evaluate(NEGOTIATED_EXTENSIONS) == ""
     ctx_a.close()
     ctx_b.close()
 
