@@ -241,36 +241,39 @@ def edited_record(
     `key`, and if its version is still `base`, write `text` (and the tier asked for, if any)
     and count the version up. Returns the record as written and its tier before, or None when
     no such record has version `base` (missing, deleted, another conference's, or changed
-    since: the caller goes the long way, through `locked_record`, to say which), and always
-    on SQLite.
+    since: the caller goes the long way, through `locked_record`, to say which). On SQLite,
+    two statements (`_edited_in_sqlite`).
 
     It writes before the caller's checks (may this reader read the record's old tier, write
     in its case, give it the new tier?): a refusal raises, which rolls the write back with
     the operation's transaction. Row-level security applies to the statement as to any.
     The ORM's building of the two statements it replaces cost more than running them
     (docs/performance.md, "Live conference fan-out")."""
-    if connection.vendor != "postgresql":
-        return None  # SQLite: RETURNING cannot name the FROM clause's columns
     pk = int_arg(op.args, key)
     new_tier = tier_choice(op.args) if "tier" in op.args else None
     table, users, agencies, username = _names(model)
     now = timezone.now()
-    rows = rls.execute(
-        f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
-        "version = o.version + 1, updated_at = %s, updated_by_id = %s "
-        "FROM (SELECT n.id, n.tier, n.version, "
-        f"u.{username} AS username, u.first_name, u.last_name, a.name AS agency_name "
-        f"FROM {table} n JOIN {users} u ON u.id = n.author_id "
-        f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
-        "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
-        "FOR UPDATE OF n) AS o "
-        "WHERE r.id = o.id AND o.version = %s "
-        # What `Known` holds, in its order, then the new version.
-        "RETURNING r.agenda_item_id, r.case_id, o.tier, r.author_id, o.username, "
-        "o.first_name, o.last_name, r.agency_id, COALESCE(o.agency_name, ''), r.created_at, "
-        "r.version",
-        [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
-    )
+    if connection.vendor != "postgresql":
+        rows = _edited_in_sqlite(
+            table, users, agencies, username, op, pk, new_tier, text, base, now
+        )
+    else:
+        rows = rls.execute(
+            f"UPDATE {table} AS r SET text = %s, tier = COALESCE(%s, o.tier), "  # noqa: S608
+            "version = o.version + 1, updated_at = %s, updated_by_id = %s "
+            "FROM (SELECT n.id, n.tier, n.version, "
+            f"u.{username} AS username, u.first_name, u.last_name, a.name AS agency_name "
+            f"FROM {table} n JOIN {users} u ON u.id = n.author_id "
+            f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
+            "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL "
+            "FOR UPDATE OF n) AS o "
+            "WHERE r.id = o.id AND o.version = %s "
+            # What `Known` holds, in its order, then the new version.
+            "RETURNING r.agenda_item_id, r.case_id, o.tier, r.author_id, o.username, "
+            "o.first_name, o.last_name, r.agency_id, COALESCE(o.agency_name, ''), r.created_at, "
+            "r.version",
+            [text, new_tier, now, op.actor.pk, pk, op.conference.pk, base],
+        )
     if not rows:
         return None
     *fields, version = rows[0]
@@ -278,6 +281,55 @@ def edited_record(
     old_tier = known.tier
     tier = old_tier if new_tier is None else new_tier
     return _edited(model, op, pk, known, tier=tier, text=text, version=version, now=now), old_tier
+
+
+def _edited_in_sqlite(
+    table: str,
+    users: str,
+    agencies: str,
+    username: str,
+    op: Op,
+    pk: int,
+    new_tier: int | None,
+    text: str,
+    base: int,
+    now: dt.datetime,
+) -> list[tuple]:
+    """`edited_record`'s statement on SQLite, whose RETURNING cannot name the FROM clause's
+    columns: the record read, then written if its version is still `base`. Nothing writes
+    between the two: the operation's transaction holds SQLite's write lock from its BEGIN
+    (`transaction_mode` IMMEDIATE, config/settings.py). The same row as the PostgreSQL
+    statement returns, or none."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.agenda_item_id, n.case_id, n.tier, n.author_id, "  # noqa: S608
+            f"u.{username}, u.first_name, u.last_name, n.agency_id, COALESCE(a.name, ''), "
+            f"n.created_at, n.version FROM {table} n JOIN {users} u ON u.id = n.author_id "
+            f"LEFT JOIN {agencies} a ON a.id = n.agency_id "
+            "WHERE n.id = %s AND n.conference_id = %s AND n.deleted_at IS NULL",
+            [pk, op.conference.pk],
+        )
+        row = cursor.fetchone()
+        if row is None or row[-1] != base:
+            return []
+        cursor.execute(
+            f"UPDATE {table} SET text = %s, tier = %s, version = %s, updated_at = %s, "  # noqa: S608
+            "updated_by_id = %s WHERE id = %s AND version = %s",
+            [
+                text,
+                row[2] if new_tier is None else new_tier,
+                base + 1,
+                connection.ops.adapt_datetimefield_value(now),
+                op.actor.pk,
+                pk,
+                base,
+            ],
+        )
+        if cursor.rowcount != 1:
+            return []
+    # As the ORM reads it: SQLite stores text, the backend's converter makes it a datetime.
+    created_at = cast(Any, connection.ops).convert_datetimefield_value(row[9], None, connection)
+    return [(*row[:9], created_at, base + 1)]
 
 
 KNOWN_MAX = 4096  # records; the oldest remembered is forgotten first

@@ -15,6 +15,7 @@ from django.urls import path
 
 from conferences.consumers import ConferenceConsumer
 from conferences.models import ConferenceEvent, Note
+from permissions.people import display_name
 from tests.conferences.conftest import make_live, schedule
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
@@ -139,7 +140,18 @@ async def test_read_only_agency_cannot_write(live, cast):
     assert err["code"] == "forbidden"
     assert err["message"]
     assert not await database_sync_to_async(Note.objects.exists)()
+    # Nor edit a note it reads: the edit is refused, and the note is as it was (the edit
+    # writes first and checks after, so the refusal must roll the write back).
+    coord = await joined(live, cast.coordinator)
+    await coord.op("note.add", item=await first_item(live), text="見守りメモ", tier=1)
+    note_id = (await coord.until("ack"))["result"]["note"]["id"]
+    await c.until("event", event="note.created")
+    await c.op("note.edit", note=note_id, text="書き換えられないはず", base_version=1)
+    assert (await c.until("error"))["code"] == "forbidden"
+    note = await database_sync_to_async(Note.objects.get)(pk=note_id)
+    assert (note.text, note.version) == ("見守りメモ", 1)
     await c.close()
+    await coord.close()
 
 
 async def test_watch_tier_never_receives_higher_tier_notes(live, cast):
@@ -400,12 +412,23 @@ async def test_raising_then_lowering_a_tier(live, cast):
     await coord.until("ack")
     back = await prof.until("event", event="note.updated")
     assert back["note"]["text"] == "段階メモ（支援に戻す）"
+    # The edit's event repeats the note's author and creation time as stored.
+    note = await database_sync_to_async(Note.objects.select_related("author", "agency").get)(
+        pk=note_id
+    )
+    assert back["note"]["author"] == display_name(note.author)
+    assert back["note"]["agency"] == note.agency.name
+    assert back["note"]["created_at"] == note.created_at.isoformat()
+    assert back["note"]["updated_at"] == note.updated_at.isoformat()
+    assert back["note"]["version"] == note.version == 3
     assert "段階メモ（要配慮）" not in "".join(prof.raw)
     # The professional cannot edit a note above their tier: it does not exist for them.
     await coord.op("note.edit", note=note_id, text="再び要配慮", tier=3, base_version=3)
     await coord.until("ack")
     await prof.op("note.edit", note=note_id, text="x", base_version=4)
     assert (await prof.until("error"))["code"] == "not_found"
+    note = await database_sync_to_async(Note.objects.get)(pk=note_id)
+    assert (note.text, note.tier, note.version) == ("再び要配慮", 3, 4)
     for c in (coord, prof):
         await c.close()
 
