@@ -1,4 +1,5 @@
-"""Deployment: the channel layer through Redis Sentinel, the database roles' init script."""
+"""Deployment: the channel layer through Redis Sentinel, the database roles' init script, the
+launchers' flags."""
 
 from __future__ import annotations
 
