@@ -10,8 +10,12 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
 from config.routing import websocket_urlpatterns  # noqa: E402
+from config.sockets import refuse_compressed_sockets  # noqa: E402
+
+refuse_compressed_sockets(debug=settings.DEBUG)
 
 application = ProtocolTypeRouter(
     {

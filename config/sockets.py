@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Awaitable, Callable
+from types import FrameType
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,3 +37,37 @@ class ClientGoneMixin:
                 log.debug("dropped a %s to a client already gone", message.get("type"))
 
         await super().__call__(scope, receive, send_or_drop)  # type: ignore[misc]
+
+
+COMPRESSION_REFUSED = (
+    "uvicorn is serving the WebSockets with permessage-deflate (its default). Start it with "
+    "--ws-per-message-deflate false: with compression, the sizes of a participant's frames "
+    'can reveal notes above their tier (docs/deploy.md, "WebSockets").'
+)
+
+
+def uvicorn_compresses_sockets(frame: FrameType | None = None) -> bool | None:
+    """Whether the uvicorn that is importing the application (its `Config.load` is on the
+    stack above `frame`) serves WebSockets with permessage-deflate; None when no uvicorn
+    `Config` is importing it (daphne, a test, a shell, a management command)."""
+    frame = frame if frame is not None else sys._getframe(1)
+    while frame is not None:
+        if frame.f_globals.get("__name__") == "uvicorn.config":
+            config: Any = frame.f_locals.get("self")
+            if hasattr(config, "ws_per_message_deflate") and hasattr(config, "ws"):
+                return config.ws != "none" and bool(config.ws_per_message_deflate)
+        frame = frame.f_back
+    return None
+
+
+def refuse_compressed_sockets(*, debug: bool) -> None:
+    """Called as the application is imported (config/asgi.py): a uvicorn left compressing the
+    sockets stops with COMPRESSION_REFUSED in production (it would leak a higher tier's text
+    by size: docs/deploy.md, "WebSockets"), and is warned about in development."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    if not uvicorn_compresses_sockets(sys._getframe(1)):
+        return
+    if not debug:
+        raise ImproperlyConfigured(COMPRESSION_REFUSED)
+    log.warning(COMPRESSION_REFUSED)

@@ -10,6 +10,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -241,3 +242,60 @@ def test_every_launcher_serves_the_sockets_without_compression():
         check=True,
     ).stdout.split()
     assert sorted(launchers) == sorted(commands)
+
+
+def _uvicorn_without_the_flag(debug: str) -> subprocess.Popen[str]:
+    from tests.server import free_port
+
+    return subprocess.Popen(
+        [
+            *(sys.executable, "-m", "uvicorn", "config.asgi:application", "--host", "127.0.0.1"),
+            *("--port", str(free_port()), "--ws", "websockets-sansio", "--lifespan", "off"),
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DEBUG": debug,
+            "SECRET_KEY": "deploy-test-" + "x" * 50,
+            "ALLOWED_HOSTS": "127.0.0.1",
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_uvicorn_left_compressing_the_sockets_does_not_start_in_production():
+    from config.sockets import COMPRESSION_REFUSED
+
+    proc = _uvicorn_without_the_flag("0")
+    try:
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode != 0
+    assert COMPRESSION_REFUSED in output
+    assert "Uvicorn running" not in output
+
+
+def test_uvicorn_left_compressing_the_sockets_is_warned_about_in_development():
+    from config.sockets import COMPRESSION_REFUSED
+
+    proc = _uvicorn_without_the_flag("1")
+    lines = []
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Uvicorn running" in line:
+                break
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    output = "".join(lines)
+    assert COMPRESSION_REFUSED in output
+    assert "Uvicorn running" in output
