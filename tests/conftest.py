@@ -46,6 +46,11 @@ def _need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+def pgbouncer_path() -> str | None:
+    """Debian's pgbouncer: on the PATH, or in /usr/sbin (not on a user's PATH)."""
+    return shutil.which("pgbouncer") or shutil.which("pgbouncer", path="/usr/sbin")
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("postgres"):
         from django.conf import settings
@@ -55,10 +60,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     if item.get_closest_marker("redis"):
         _need(bool(os.environ.get("REDIS_URL")), "needs Redis: set REDIS_URL=redis://...")
     if item.get_closest_marker("pgbouncer"):
-        _need(
-            bool(shutil.which("pgbouncer") or os.path.exists("/usr/sbin/pgbouncer")),
-            "needs PgBouncer (apt-get install pgbouncer)",
-        )
+        _need(pgbouncer_path() is not None, "needs PgBouncer (apt-get install pgbouncer)")
     if item.get_closest_marker("browser"):
         _need(
             bool(shutil.which("chromium") or shutil.which("chromium-browser")),

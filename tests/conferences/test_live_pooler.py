@@ -21,6 +21,7 @@ from conferences.models import Note
 from permissions.conferences import conference_access
 from tests.conferences.conftest import make_live
 from tests.conferences.test_live_db import _add_to, _item
+from tests.conftest import pgbouncer_path
 from tests.server import free_port, port_in_use
 
 pytestmark = [
@@ -63,7 +64,8 @@ def pooler() -> Iterator[str]:
     for path in work.iterdir():
         path.chmod(0o644)
     log = work / "out.log"
-    exe = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    exe = pgbouncer_path()
+    assert exe is not None  # the pgbouncer marker skips (or, in CI, fails) without it
     as_postgres = ["-u", "postgres"] if os.geteuid() == 0 else []
     with log.open("wb") as out:
         proc = subprocess.Popen(
