@@ -46,11 +46,11 @@ COMPRESSION_REFUSED = (
 )
 
 
-def uvicorn_compresses_sockets(frame: FrameType | None = None) -> bool | None:
+def uvicorn_compresses_sockets() -> bool | None:
     """Whether the uvicorn that is importing the application (its `Config.load` is on the
-    stack above `frame`) serves WebSockets with permessage-deflate; None when no uvicorn
-    `Config` is importing it (daphne, a test, a shell, a management command)."""
-    frame = frame if frame is not None else sys._getframe(1)
+    stack) serves WebSockets with permessage-deflate; None when no uvicorn `Config` is
+    importing it (daphne, a test, a shell, a management command)."""
+    frame: FrameType | None = sys._getframe()
     while frame is not None:
         if frame.f_globals.get("__name__") == "uvicorn.config":
             config: Any = frame.f_locals.get("self")
@@ -66,7 +66,7 @@ def refuse_compressed_sockets(*, debug: bool) -> None:
     by size: docs/deploy.md, "WebSockets"), and is warned about in development."""
     from django.core.exceptions import ImproperlyConfigured
 
-    if not uvicorn_compresses_sockets(sys._getframe(1)):
+    if not uvicorn_compresses_sockets():
         return
     if not debug:
         raise ImproperlyConfigured(COMPRESSION_REFUSED)
