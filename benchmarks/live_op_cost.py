@@ -1,7 +1,8 @@
 """Per-operation cost of the live page on one process, without a server: queries and CPU time
-of `note.add` and `note.edit` (with their access check), of a session check and of the
-periodic access re-read. Old code (before the `live` branch) is measured by running this file
-from an export of that tree:
+of `note.add` and `note.edit` (with their access check), of a session check (one socket's,
+and per socket in a sweep of 30: `sessions_still_valid`) and of the periodic access re-read.
+Old code (before the `live` branch) is measured by running this file from an export of that
+tree:
 
     DEBUG=1 SECRET_KEY=x [DATABASE_URL=…] N=200 .venv/bin/python benchmarks/live_op_cost.py
 """
@@ -19,11 +20,18 @@ meeting = one_process.setup("bench_op_cost")
 conf, user, access, cookies = meeting.conference, meeting.user, meeting.access, meeting.cookies
 pk, run = conf.pk, meeting.run
 
+from django.contrib.auth import SESSION_KEY  # noqa: E402
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from conferences.models import AgendaItem  # noqa: E402
 from config.session_guard import session_still_valid  # noqa: E402
+
+try:  # a process's sweep of all its sockets' sessions (since the fourteenth round)
+    from config.session_guard import sessions_still_valid
+except ImportError:
+    sessions_still_valid = None
 
 item = AgendaItem.objects.filter(conference=conf, case__isnull=False).first().pk
 try:
@@ -89,16 +97,26 @@ for rnd in range(3):
     for _ in range(N):
         session_still_valid(cookies[1], user.pk, touch=True)
     sess = (time.process_time() - t) * 1000 / N
+    sweep = float("nan")
+    if sessions_still_valid is not None:
+        # The participants' sessions, as many times over as make 30 sockets (per socket).
+        sockets = [(c, SessionStore(session_key=c).load()[SESSION_KEY]) for c in cookies]
+        checks = [(c, u, False) for c, u in (sockets * 30)[:30]]
+        t = time.process_time()
+        for _ in range(max(N // 30, 10)):
+            sessions_still_valid(checks)
+        sweep = (time.process_time() - t) * 1000 / (max(N // 30, 10) * 30)
     t = time.process_time()
     for _ in range(N):
         reread()
     rr = (time.process_time() - t) * 1000 / N
-    for k, v in (("add", add), ("edit", edit), ("session", sess), ("reread", rr)):
+    for k, v in (("add", add), ("edit", edit), ("session", sess), ("sweep", sweep), ("reread", rr)):
         best[k] = min(best.get(k, 1e9), v)
 print(
     f"{code} db={connection.vendor} queries: note.add={nq_add} note.edit={nq_edit} "
     f"access re-read={nq_reread}  CPU ms (best of 3 x {N}): note.add={best['add']:.2f} "
     f"note.edit={best['edit']:.2f} session check={best['session']:.2f} "
+    f"session sweep per socket (30 sockets)={best['sweep']:.3f} "
     f"access re-read={best['reread']:.2f}  load={os.getloadavg()[0]:.2f}"
 )
 print(

@@ -3,25 +3,27 @@
 A socket outlives the page that opened it; without this, a person whose session expired
 (idle time), who logged out, or whose password was changed elsewhere would keep receiving a
 live conference. `SessionGuardMixin` goes first in a consumer's bases: it checks the
-session on connecting, then before a message when the last check is more than
-SESSION_RECHECK_SECONDS old (and beside a message, not before it, once it is three quarters
-of that old: a socket in use does not wait for it), every SESSION_CHECK_SECONDS when the
-socket is silent, and at once when `sessions_changed(user)` tells the user's sockets that a
-session of theirs ended (log-out, password change). It closes with 4401 once the session is
-gone, expired, belongs to someone else or no longer matches the password. A message counts as
-activity: it renews the session's idle timer (at most once a minute).
+session on connecting; then one sweep per server process (per event loop) checks the
+sessions of all its guarded sockets together, busy or silent, every half of
+SESSION_RECHECK_SECONDS (two statements for all of them: `sessions_still_valid`); a message
+waits for a check of its own only when the socket's last check is older than
+SESSION_RECHECK_SECONDS (the sweep is late or failing); and `sessions_changed(user)` has the
+user's sockets check at once when a session of theirs ended (log-out, password change). A
+socket closes with 4401 once the session is gone, expired, belongs to someone else or no
+longer matches the password. A message counts as activity: the next sweep renews the
+session's idle timer (at most once a minute).
 
-So a log-out or password change through the site closes the sockets within moments; a session
-ended any other way (deleted by an administrator, idle expiry) closes them at the next message
-at most SESSION_RECHECK_SECONDS later, or within SESSION_CHECK_SECONDS on a silent socket.
+So a log-out or password change through the site closes the sockets within moments, and a
+session ended any other way (deleted by an administrator, a password set in a shell, idle
+expiry) closes every socket of it, busy or silent, at most SESSION_RECHECK_SECONDS later.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
+import weakref
 from importlib import import_module
 from typing import Any, cast
 
@@ -56,19 +58,28 @@ def sessions_changed(user_id: Any) -> None:
         try:
             async_to_sync(layer.group_send)(session_group(user_id), {"type": "session.changed"})
         except Exception:
-            # The sockets still find out: at their next message or periodic check.
+            # The sockets still find out: at the next sweep of their process.
             log.exception("telling the sockets of user %s about a session change failed", user_id)
 
     transaction.on_commit(send)
 
 
-def _checked(session_key: str, user_id: Any, touch: bool) -> bool:
-    # Keeps its thread's connection between checks (a new connection per check costs more
-    # than the check); a connection that had errors is replaced, as Django does.
+def _healthy_connections() -> None:
+    # The checks keep their thread's connection between calls (a new connection per check
+    # costs more than the check); a connection that had errors is replaced, as Django does.
     for conn in connections.all(initialized_only=True):
         if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
             conn.close()
+
+
+def _checked(session_key: str, user_id: Any, touch: bool) -> bool:
+    _healthy_connections()
     return session_still_valid(session_key, user_id, touch=touch)
+
+
+def _checked_many(checks: list[tuple[str, Any, bool]]) -> list[bool]:
+    _healthy_connections()
+    return sessions_still_valid(checks)
 
 
 def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = False) -> bool:
@@ -145,6 +156,74 @@ def _session_and_password(session_key: str, user_id: Any) -> tuple[str, str] | N
     return (row[0], row[1]) if row is not None else None
 
 
+def sessions_still_valid(checks: list[tuple[str, Any, bool]]) -> list[bool]:
+    """`session_still_valid` for many (session key, user id, touch) at once: with the database
+    session engine, the sessions in one statement and their people's passwords in another,
+    whatever their number (in chunks of `_CHUNK`); a session due for its touch, and any other
+    engine, take `session_still_valid`'s way one by one."""
+    if settings.SESSION_ENGINE != DB_ENGINE:
+        return [session_still_valid(k, u, touch=t) for k, u, t in checks]
+    keys = sorted({k for k, u, _t in checks if k and u is not None})
+    sessions = _sessions(keys)
+    users = _passwords(sorted({u for k, u, _t in checks if k in sessions}))
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    out = []
+    for key, user_id, touch in checks:
+        stored = sessions.get(key)
+        password = users.get(user_id)
+        if stored is None or password is None:
+            out.append(False)  # no such session, expired, or the person is gone or inactive
+            continue
+        data = _decoded(stored)
+        if touch and touch_due(data):
+            out.append(_checked_by_store(key, user_id, touch=True))
+        else:
+            out.append(_belongs(data, user_id, model(pk=user_id, password=password)))
+    return out
+
+
+_CHUNK = 500  # keys per statement: well inside every database's limit on parameters
+
+
+def _sessions(keys: list[str]) -> dict[str, str]:
+    """Session key -> stored data, for the keys whose session exists and has not expired."""
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.utils import timezone
+
+    qn = connection.ops.quote_name
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    found: dict[str, str] = {}
+    with connection.cursor() as cursor:
+        for i in range(0, len(keys), _CHUNK):
+            chunk = keys[i : i + _CHUNK]
+            cursor.execute(
+                f"SELECT {qn('session_key')}, {qn('session_data')} "  # noqa: S608
+                f"FROM {qn(Session._meta.db_table)} "
+                f"WHERE {qn('session_key')} IN ({', '.join(['%s'] * len(chunk))}) "
+                f"AND {qn('expire_date')} > %s",
+                [*chunk, now],
+            )
+            found.update(cursor.fetchall())
+    return found
+
+
+def _passwords(user_ids: list[Any]) -> dict[Any, str]:
+    """User id -> password hash, for the active people among `user_ids`."""
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    found: dict[Any, str] = {}
+    for i in range(0, len(user_ids), _CHUNK):
+        rows = model._default_manager.filter(
+            pk__in=user_ids[i : i + _CHUNK], is_active=True
+        ).values_list("pk", "password")
+        found.update(rows)
+    return found
+
+
 def _checked_by_store(session_key: str, user_id: Any, *, touch: bool) -> bool:
     """The same check through the session store and the ORM (and the touch, if due)."""
     from django.contrib.auth import get_user_model
@@ -176,6 +255,89 @@ def _belongs(data: dict[str, Any], user_id: Any, user: Any) -> bool:
     return not (data.get(REQUIRED_KEY) and not data.get(DEVICE_ID_SESSION_KEY))  # owes 2FA
 
 
+def sweep_interval() -> float:
+    """Seconds between two sweeps of a process's sockets: half the bound, so that a socket's
+    last check is never older than the bound while the sweeps keep up."""
+    return max(0.2, float(getattr(settings, "SESSION_RECHECK_SECONDS", 10)) / 2)
+
+
+class SessionSweep:
+    """The sessions of one event loop's guarded sockets, checked together every
+    `sweep_interval()` seconds: two statements for all of them (`sessions_still_valid`), in a
+    worker thread, instead of a check (a thread hop and a statement) per socket in use every
+    few seconds — at 30 sockets in a meeting four checks a second, each in the way of the
+    operations beside it (docs/performance.md, the live fan-out's "Fourteenth round")."""
+
+    def __init__(self) -> None:
+        self.sockets: set[SessionGuardMixin] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, socket: SessionGuardMixin) -> None:
+        self.sockets.add(socket)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, socket: SessionGuardMixin) -> None:
+        self.sockets.discard(socket)
+        if not self.sockets and self.task is not None:
+            self.task.cancel()
+            self.task = None
+
+    async def _run(self) -> None:
+        while self.sockets:
+            await asyncio.sleep(sweep_interval())
+            try:
+                await self.sweep()
+            except Exception:
+                # The database may be back at the next sweep; meanwhile a socket whose last
+                # check is older than the bound checks before its next message.
+                log.exception("checking the sessions of the open sockets failed")
+
+    async def sweep(self) -> None:
+        """Check every socket's session now; close those whose session has ended."""
+        sockets = [s for s in self.sockets if not s._session_ended]
+        if not sockets:
+            return
+        started = time.time()
+        checks = []
+        for socket in sockets:
+            key, user_id = socket._guard_key_and_user()
+            # A message since the last sweep: the session is in use (touched if due).
+            checks.append((key or "", user_id, socket._session_active))
+            socket._session_active = False
+        try:
+            results = await sync_to_async(_checked_many, thread_sensitive=False)(checks)
+        except BaseException:
+            for socket, (_key, _user, active) in zip(sockets, checks, strict=True):
+                socket._session_active = socket._session_active or active
+            raise
+        for socket, ok in zip(sockets, results, strict=True):
+            if socket not in self.sockets or socket._session_ended:
+                continue
+            if ok:
+                socket._session_checked_at = max(socket._session_checked_at, started)
+                continue
+            try:
+                await socket._end_for_session()
+            except Exception:
+                # One socket's failure (its client gone, say) is not the others'.
+                log.exception("closing a socket whose session ended")
+
+
+# One sweep per event loop (tests run each in a loop of its own).
+_SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionSweep] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def session_sweep() -> SessionSweep:
+    loop = asyncio.get_running_loop()
+    sweep = _SWEEPS.get(loop)
+    if sweep is None:
+        sweep = _SWEEPS[loop] = SessionSweep()
+    return sweep
+
+
 class SessionGuardMixin:
     """First base of an AsyncConsumer-based WebSocket consumer (see the module docstring)."""
 
@@ -183,7 +345,9 @@ class SessionGuardMixin:
     _session_checked_at: float = 0.0  # time.time() of the last check
     _session_wake: asyncio.Event | None = None
     _session_grouped: bool = False
-    _session_early: asyncio.Task | None = None
+    _session_swept: bool = False  # in its event loop's SessionSweep
+    _session_active: bool = False  # a message since the last check (the touch is due then)
+    _session_ended: bool = False  # found ended: closing
 
     def _guard_key_and_user(self) -> tuple[str | None, Any]:
         scope: dict[str, Any] = self.scope  # type: ignore[attr-defined]
@@ -203,18 +367,20 @@ class SessionGuardMixin:
         if user_id is None:
             return True  # anonymous sockets are refused by the consumer itself
         self._session_checked_at = time.time()
+        if touch:
+            self._session_active = False
         # Not in the single database thread: a check must not queue behind other sockets.
         return await sync_to_async(_checked, thread_sensitive=False)(key, user_id, touch)
 
     async def _end_for_session(self) -> None:
+        self._session_ended = True
         await self.close(code=CLOSE_SESSION_ENDED)  # type: ignore[attr-defined]
 
     async def _watch_session(self) -> None:
-        interval = max(1, int(getattr(settings, "SESSION_CHECK_SECONDS", 60)))
+        """Check at once whenever `session_changed` says so (the sweep does the rest)."""
         wake = self._session_wake = asyncio.Event()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), interval)
+            await wake.wait()
             wake.clear()
             if not await self._session_ok():
                 await self._end_for_session()
@@ -238,34 +404,27 @@ class SessionGuardMixin:
         await super().websocket_connect(message)  # type: ignore[misc]
         if key is not None and user_id is not None and self._session_watch is None:
             self._session_watch = asyncio.create_task(self._watch_session())
+            session_sweep().add(self)
+            self._session_swept = True
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         recheck = float(getattr(settings, "SESSION_RECHECK_SECONDS", 10))
-        age = time.time() - self._session_checked_at
-        if age >= recheck:
+        if time.time() - self._session_checked_at >= recheck:
+            # The sweep is late (or failing): this message waits for a check of its own.
             if not await self._session_ok(touch=True):
                 await self._end_for_session()
                 return
-        elif age >= recheck * 0.75 and self._session_early is None:
-            # A socket in use is re-checked before the bound, beside its messages: the check
-            # (one query, a session save now and then) is then not in any message's way,
-            # and a message still waits for one only after a silence.
-            self._session_early = asyncio.create_task(self._check_early())
+        else:
+            self._session_active = True
         await super().websocket_receive(message)  # type: ignore[misc]
-
-    async def _check_early(self) -> None:
-        try:
-            if not await self._session_ok(touch=True):
-                await self._end_for_session()
-        finally:
-            self._session_early = None
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         if self._session_watch is not None:
             self._session_watch.cancel()
             self._session_watch = None
-        if self._session_early is not None:
-            self._session_early.cancel()
+        if self._session_swept:
+            session_sweep().discard(self)
+            self._session_swept = False
         if self._session_grouped:
             _key, user_id = self._guard_key_and_user()
             await self.channel_layer.group_discard(session_group(user_id), self.channel_name)  # type: ignore[attr-defined]

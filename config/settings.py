@@ -292,13 +292,12 @@ if PRESENCE_STALE_SECONDS < 2 * PRESENCE_HEARTBEAT_SECONDS:
 # renews the server-side expiry (at most once a minute, config.twofactor), and the cookie
 # itself lives only as long as the browser.
 # A password change ends every other session of the person (Django's session hash), and the
-# WebSocket consumers check the session before a message when the last check is older than
-# SESSION_RECHECK_SECONDS, every SESSION_CHECK_SECONDS on a silent socket, and at once after a
-# log-out or password change (config.session_guard).
+# WebSocket consumers' sessions are checked at least every SESSION_RECHECK_SECONDS, busy or
+# silent (one sweep per process for all its sockets), and at once after a log-out or password
+# change (config.session_guard).
 SESSION_IDLE_MINUTES = int(env("SESSION_IDLE_MINUTES", "30"))
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
-SESSION_CHECK_SECONDS = int(env("SESSION_CHECK_SECONDS", "60"))
 SESSION_RECHECK_SECONDS = int(env("SESSION_RECHECK_SECONDS", "10"))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -362,11 +362,11 @@ async def test_idle_expiry_closes_a_live_socket_on_the_next_message(socket_user,
 
 @pytest.mark.django_db(transaction=True)
 async def test_idle_expiry_closes_a_silent_socket(socket_user, settings):
-    """Nothing is sent: the periodic check notices the session is gone."""
+    """Nothing is sent: the process's sweep notices the session is gone."""
     from asgiref.sync import sync_to_async
     from django.contrib.sessions.models import Session
 
-    settings.SESSION_CHECK_SECONDS = 1
+    settings.SESSION_RECHECK_SECONDS = 1  # a sweep every half second
     client = await sync_to_async(_logged_in_client)(socket_user)
     communicator = await _connected(_cookie(client))
     # What idle time does to the session row: its expiry passes.
@@ -383,7 +383,7 @@ async def test_log_out_and_password_change_close_sockets(socket_user, settings):
     """Through the site, both close the person's other sockets at once: no message needed."""
     from asgiref.sync import sync_to_async
 
-    settings.SESSION_CHECK_SECONDS = 3600  # the periodic check plays no part here
+    settings.SESSION_RECHECK_SECONDS = 3600  # the sweep plays no part here
     first = await sync_to_async(_logged_in_client)(socket_user)
     second = await sync_to_async(_logged_in_client)(socket_user)
     desk = await sync_to_async(_logged_in_client)(socket_user)
@@ -408,13 +408,12 @@ async def test_log_out_and_password_change_close_sockets(socket_user, settings):
         await communicator.disconnect()
 
 
-async def _socket_whose_password_changed_behind_its_back(user, settings):  # type: ignore[no-untyped-def]
-    """A connected socket (re-checks every 10 s, no periodic check) whose person's password
+async def _socket_whose_password_changed_behind_its_back(user, settings, recheck):  # type: ignore[no-untyped-def]
+    """A connected socket (sessions checked every `recheck` seconds) whose person's password
     was then set outside the site: no notice reaches the socket."""
     from asgiref.sync import sync_to_async
 
-    settings.SESSION_CHECK_SECONDS = 3600
-    settings.SESSION_RECHECK_SECONDS = 10
+    settings.SESSION_RECHECK_SECONDS = recheck
     client = await sync_to_async(_logged_in_client)(user)
     communicator = await _connected(_cookie(client))
 
@@ -427,15 +426,27 @@ async def _socket_whose_password_changed_behind_its_back(user, settings):  # typ
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_session_ended_behind_the_sites_back_closes_within_the_recheck_bound(
+async def test_a_session_ended_behind_the_sites_back_closes_a_silent_socket_by_the_sweep(
     socket_user, settings
 ):
-    """A password set outside the site (no notice to the sockets): messages within
-    SESSION_RECHECK_SECONDS of the last check are not re-checked; the first one after is."""
-    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings)
+    """A password set outside the site (no notice to the sockets), nothing sent: the
+    process's sweep finds the session no longer matches and closes the socket within the
+    bound."""
+    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings, 1)
+    output = await communicator.receive_output(timeout=5)
+    assert output == {"type": "websocket.close", "code": 4401}
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_message_waits_for_a_check_only_when_the_sweep_is_late(socket_user, settings):
+    """Within SESSION_RECHECK_SECONDS of the last check a message is answered without a check
+    of its own (the sweep's business); the first one after the bound — the sweep late, as
+    here, where its next round is an hour away — is checked first, and closes the socket."""
+    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings, 3600)
     await communicator.send_json_to({"type": "ping"})
     assert await communicator.receive_json_from() == {"type": "pong"}  # within the bound
-    with time_machine.travel(timezone.now() + timedelta(seconds=11), tick=True):
+    with time_machine.travel(timezone.now() + timedelta(seconds=3601), tick=True):
         await communicator.send_json_to({"type": "ping"})
         output = await communicator.receive_output(timeout=5)
     assert output == {"type": "websocket.close", "code": 4401}
@@ -443,19 +454,43 @@ async def test_a_session_ended_behind_the_sites_back_closes_within_the_recheck_b
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_socket_in_use_is_rechecked_beside_its_messages_before_the_bound(
-    socket_user, settings
-):
-    """From three quarters of SESSION_RECHECK_SECONDS a message is answered at once and the
-    session checked beside it: a socket in use does not wait for the check, and still closes
-    when the session has ended."""
-    communicator = await _socket_whose_password_changed_behind_its_back(socket_user, settings)
-    with time_machine.travel(timezone.now() + timedelta(seconds=8), tick=True):
-        await communicator.send_json_to({"type": "ping"})
-        assert await communicator.receive_json_from() == {"type": "pong"}
-        output = await communicator.receive_output(timeout=5)
-    assert output == {"type": "websocket.close", "code": 4401}
-    await communicator.disconnect()
+async def test_a_message_renews_the_idle_timer_through_the_sweep(settings):
+    """A socket in use keeps its session alive: after a message, the next sweep renews the
+    session's idle expiry (its last renewal a minute old); a silent socket's is left to run
+    out."""
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+
+    from config.twofactor import TOUCH_KEY
+
+    settings.SESSION_RECHECK_SECONDS = 1  # a sweep every half second
+
+    def aged_client(username: str) -> tuple[Client, Session]:
+        client = _logged_in_client(UserFactory(username=username))
+        session = client.session
+        session[TOUCH_KEY] = int(time.time()) - 61
+        session.save()
+        return client, Session.objects.get(pk=session.session_key)
+
+    busy_client, busy_before = await sync_to_async(aged_client)("busy-person")
+    silent_client, silent_before = await sync_to_async(aged_client)("silent-person")
+    busy = await _connected(_cookie(busy_client))  # sends a ping
+    silent = WebsocketCommunicator(
+        application, "/ws/ping/", headers=[ORIGIN, HOST, _cookie(silent_client)]
+    )
+    assert (await silent.connect())[0]
+    await asyncio.sleep(1.5)  # two sweeps or more
+    reread = sync_to_async(lambda key: Session.objects.get(pk=key))
+    busy_after = await reread(busy_before.pk)
+    silent_after = await reread(silent_before.pk)
+    assert busy_after.expire_date > busy_before.expire_date
+    assert silent_after.session_data == silent_before.session_data
+    assert silent_after.expire_date == silent_before.expire_date
+    for communicator in (busy, silent):
+        await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)
