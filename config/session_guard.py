@@ -35,6 +35,7 @@ from django.db import connections, transaction
 from django.db.models import Field
 from django.utils.crypto import constant_time_compare
 
+from config.sockets import per_event_loop
 from config.twofactor import REQUIRED_KEY, TOUCH_KEY, touch_due
 
 log = logging.getLogger(__name__)
@@ -324,18 +325,13 @@ class SessionSweep:
                 log.exception("closing a socket whose session ended")
 
 
-# One sweep per event loop (tests run each in a loop of its own).
 _SWEEPS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SessionSweep] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def session_sweep() -> SessionSweep:
-    loop = asyncio.get_running_loop()
-    sweep = _SWEEPS.get(loop)
-    if sweep is None:
-        sweep = _SWEEPS[loop] = SessionSweep()
-    return sweep
+    return per_event_loop(_SWEEPS, SessionSweep)
 
 
 class SessionGuardMixin:

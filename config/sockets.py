@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+import weakref
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
@@ -11,6 +13,18 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 SendEvent = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def per_event_loop[T](
+    registry: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, T], make: Callable[[], T]
+) -> T:
+    """The running event loop's one `T` in `registry`, made by `make` the first time: one per
+    server process (uvicorn runs one loop), one per test (each runs in a loop of its own)."""
+    loop = asyncio.get_running_loop()
+    found = registry.get(loop)
+    if found is None:
+        found = registry[loop] = make()
+    return found
 
 
 class ClientGoneMixin:

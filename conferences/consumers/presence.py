@@ -44,6 +44,7 @@ from conferences.events import group_name
 from conferences.live.checks import writer_agency
 from conferences.models import LiveProcess, Presence, PresenceVersion
 from conferences.selectors import alive_presence, live_processes
+from config.sockets import per_event_loop
 from permissions.conferences import ConferenceAccess
 from permissions.people import display_name
 
@@ -296,18 +297,13 @@ def hold(held: dict[int, int], state: dict[str, Any]) -> None:
         held[p["user"]] = max(held.get(p["user"], 0), p["version"])
 
 
-# One per event loop (tests run each in its own loop; a server process has one).
 _liveness: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Liveness] = (
     weakref.WeakKeyDictionary()
 )
 
 
 def liveness() -> Liveness:
-    loop = asyncio.get_running_loop()
-    here = _liveness.get(loop)
-    if here is None:
-        here = _liveness[loop] = Liveness()
-    return here
+    return per_event_loop(_liveness, Liveness)
 
 
 async def broadcast(conference_id: int, entry: Entry) -> None:
