@@ -162,3 +162,18 @@ def test_a_sweep_touches_only_the_sessions_in_use_and_due():
     for key in keys[1:]:
         assert after[key].session_data == before[key].session_data
         assert after[key].expire_date == before[key].expire_date
+
+
+@pytest.mark.postgres
+def test_a_sweep_runs_as_the_application_role():
+    """Production's role (row-level security on, the grants a deployment gives it) reads the
+    sessions and the passwords the sweep needs."""
+    from tests.permissions.test_rls import as_app_role, ensure_app_role
+
+    ensure_app_role()
+    live, gone = UserFactory(), UserFactory()
+    keys = [_session_of(live), _session_of(gone)]
+    _ended("password", gone, keys[1])
+    with as_app_role():
+        results = sessions_still_valid([(keys[0], live.pk, False), (keys[1], gone.pk, False)])
+    assert results == [True, False]
