@@ -98,13 +98,18 @@ def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = 
     row = _session_and_password(session_key, user_id)
     if row is None:
         return False  # no such session, expired, or the person is gone or inactive
-    data = _decoded(row[0])
+    return _judged(session_key, user_id, touch, *row)
+
+
+def _judged(session_key: str, user_id: Any, touch: bool, stored: str, password: str) -> bool:
+    """The verdict on a session read with its person's password (`stored`: its data as
+    stored): the session store's own way when a touch is due."""
+    data = _decoded(stored)
     if touch and touch_due(data):
         return _checked_by_store(session_key, user_id, touch=True)
     from django.contrib.auth import get_user_model
 
-    user = get_user_model()(pk=user_id, password=row[1])
-    return _belongs(data, user_id, user)
+    return _belongs(data, user_id, get_user_model()(pk=user_id, password=password))
 
 
 DB_ENGINE = "django.contrib.sessions.backends.db"
@@ -167,21 +172,14 @@ def sessions_still_valid(checks: list[tuple[str, Any, bool]]) -> list[bool]:
     keys = sorted({k for k, u, _t in checks if k and u is not None})
     sessions = _sessions(keys)
     users = _passwords(sorted({u for k, u, _t in checks if k in sessions}))
-    from django.contrib.auth import get_user_model
-
-    model = get_user_model()
     out = []
     for key, user_id, touch in checks:
         stored = sessions.get(key)
         password = users.get(user_id)
         if stored is None or password is None:
             out.append(False)  # no such session, expired, or the person is gone or inactive
-            continue
-        data = _decoded(stored)
-        if touch and touch_due(data):
-            out.append(_checked_by_store(key, user_id, touch=True))
         else:
-            out.append(_belongs(data, user_id, model(pk=user_id, password=password)))
+            out.append(_judged(key, user_id, touch, stored, password))
     return out
 
 
@@ -341,7 +339,6 @@ class SessionGuardMixin:
     _session_checked_at: float = 0.0  # time.time() of the last check
     _session_wake: asyncio.Event | None = None
     _session_grouped: bool = False
-    _session_swept: bool = False  # in its event loop's SessionSweep
     _session_active: bool = False  # a message since the last check (the touch is due then)
     _session_ended: bool = False  # found ended: closing
 
@@ -399,9 +396,9 @@ class SessionGuardMixin:
             self._session_grouped = True
         await super().websocket_connect(message)  # type: ignore[misc]
         if key is not None and user_id is not None and self._session_watch is None:
+            # Watched (`session_changed`) and swept, from here to the disconnect.
             self._session_watch = asyncio.create_task(self._watch_session())
             session_sweep().add(self)
-            self._session_swept = True
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         recheck = float(getattr(settings, "SESSION_RECHECK_SECONDS", 10))
@@ -418,9 +415,7 @@ class SessionGuardMixin:
         if self._session_watch is not None:
             self._session_watch.cancel()
             self._session_watch = None
-        if self._session_swept:
             session_sweep().discard(self)
-            self._session_swept = False
         if self._session_grouped:
             _key, user_id = self._guard_key_and_user()
             await self.channel_layer.group_discard(session_group(user_id), self.channel_name)  # type: ignore[attr-defined]
