@@ -96,6 +96,28 @@ def conference_create(request: HttpRequest) -> HttpResponse:
     return render(request, "conferences/conference_form.html", {"form": form})
 
 
+def _prep_sections(access: ConferenceAccess, links: list[ConferenceCase]) -> list[dict]:
+    """Each agenda case's preparation sheet, asks and moves, as this reader may see them."""
+    conference = access.conference
+    sections = []
+    for link in links:
+        asks = selectors.asks_for(access, link)
+        sections.append(
+            {
+                "link": link,
+                "sheet": link.prep if access.tier_for(link.case_id) >= link.prep.tier else None,
+                "asks": asks,
+                # The answer link only for those who may answer (the asked agency's writers).
+                "answerable": {a.pk for a in asks if access.may_answer_ask(a, link.case_id)},
+                "can_edit": access.may_edit_prep(link.case_id),
+                "move": services.multilayer_move_status(link.case, conference)
+                if access.is_manager and conference.kind == Conference.Kind.SUPPORT_MEETING
+                else None,
+            }
+        )
+    return sections
+
+
 @login_required
 def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
     access = access_conference(request.user, pk, "view")
@@ -103,18 +125,7 @@ def conference_detail(request: HttpRequest, pk: int) -> HttpResponse:
     links = selectors.conference_cases(access) if access.acknowledged else []
     if links:
         _audit_case_views(request, access)
-    prep = [
-        {
-            "link": link,
-            "sheet": link.prep if access.tier_for(link.case_id) >= link.prep.tier else None,
-            "asks": selectors.asks_for(access, link),
-            "can_edit": access.may_edit_prep(link.case_id),
-            "move": services.multilayer_move_status(link.case, conference)
-            if access.is_manager and conference.kind == Conference.Kind.SUPPORT_MEETING
-            else None,
-        }
-        for link in links
-    ]
+    prep = _prep_sections(access, links)
     return render(
         request,
         "conferences/conference_detail.html",

@@ -268,3 +268,16 @@ def test_people_are_named_family_name_first(cast, live_conference):
     assert "佐藤 美咲" in detail and "鈴木 健" in detail
     assert "美咲 佐藤" not in detail and "健 鈴木" not in detail
     assert "佐藤 美咲" in live_page and "美咲 佐藤" not in live_page
+
+
+def test_answer_link_only_for_the_asked_agency(cast, live_conference):
+    """The lead coordinator reads an ask to another agency but may not answer it (403): the
+    detail page offers the answer link only to the asked agency's writers."""
+    ask = PrepAsk.objects.get(sheet__conference_case__conference=live_conference)
+    answer_url = reverse("conferences:ask-answer", args=[live_conference.pk, ask.pk])
+    detail = reverse("conferences:conference-detail", args=[live_conference.pk])
+    coordinator = cast.client_for("coordinator").get(detail).content.decode()
+    professional = cast.client_for("professional").get(detail).content.decode()
+    assert ask.question in coordinator and ask.question in professional
+    assert answer_url not in coordinator
+    assert f'href="{answer_url}"' in professional
