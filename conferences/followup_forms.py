@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from conferences.forms import PersonWithAgency
 from conferences.models import ActionItem
 from permissions.models import Agency, Tier
 
@@ -14,11 +15,15 @@ class ActionForm(forms.Form):
     title = forms.CharField(label=_("What"), max_length=300)
     details = forms.CharField(label=_("Details"), widget=forms.Textarea, required=False)
     tier = forms.TypedChoiceField(label=_("Tier"), choices=Tier.choices, coerce=int)
-    owner_user = forms.ModelChoiceField(
-        label=_("Owner (person)"), queryset=get_user_model().objects.none(), required=False
+    # "—", as on the live page: an owner is a person, an agency, or both.
+    owner_user = PersonWithAgency(
+        label=_("Owner (person)"),
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="—",
     )
     owner_agency = forms.ModelChoiceField(
-        label=_("Owner (agency)"), queryset=Agency.objects.none(), required=False
+        label=_("Owner (agency)"), queryset=Agency.objects.none(), required=False, empty_label="—"
     )
     due_on = forms.DateField(label=_("Due"), widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -44,11 +49,17 @@ class StatusForm(forms.Form):
 
 class ReassignForm(forms.Form):
     actions = forms.ModelMultipleChoiceField(queryset=ActionItem.objects.none())
-    owner_user = forms.ModelChoiceField(
-        label=_("New owner (person)"), queryset=get_user_model().objects.none(), required=False
+    owner_user = PersonWithAgency(
+        label=_("New owner (person)"),
+        queryset=get_user_model().objects.none(),
+        required=False,
+        empty_label="—",
     )
     owner_agency = forms.ModelChoiceField(
-        label=_("New owner (agency)"), queryset=Agency.objects.none(), required=False
+        label=_("New owner (agency)"),
+        queryset=Agency.objects.none(),
+        required=False,
+        empty_label="—",
     )
     note = forms.CharField(label=_("Note to the new owner"), max_length=500, required=False)
 

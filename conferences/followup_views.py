@@ -34,6 +34,7 @@ def _case_owners(case):  # type: ignore[no-untyped-def]
         get_user_model()
         .objects.filter(is_active=True, memberships__agency__in=agencies)
         .distinct()
+        .prefetch_related("memberships__agency")
         .order_by("last_name", "first_name")
     )
     return people, agencies
@@ -175,7 +176,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         people=get_user_model()
         .objects.filter(is_active=True, memberships__isnull=False)
         .distinct()
-        .order_by("last_name"),
+        .prefetch_related("memberships__agency")
+        .order_by("last_name", "first_name"),
         agencies=Agency.objects.filter(is_active=True).order_by("name"),
     )
     if request.method == "POST" and form.is_valid():

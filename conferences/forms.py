@@ -14,10 +14,21 @@ from permissions.people import display_name
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
+def person_label(obj: Any) -> str:
+    """A person as a select names them: family name first, then their agencies (the queryset
+    prefetches `memberships__agency`)."""
+    agencies = "、".join(m.agency.name for m in obj.memberships.all())
+    return f"{display_name(obj)}（{agencies}）"
+
+
 class PersonChoice(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        agencies = "、".join(m.agency.name for m in obj.memberships.all())
-        return f"{display_name(obj)}（{agencies}）"
+        return person_label(obj)
+
+
+class PersonWithAgency(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return person_label(obj)
 
 
 class PersonSingle(forms.ModelChoiceField):

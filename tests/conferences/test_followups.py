@@ -25,6 +25,7 @@ from conferences.reminders import send_reminders
 from permissions.access import access_case
 from permissions.conferences import conference_access
 from permissions.models import Tier
+from permissions.people import display_name
 from tests.conferences.conftest import make_live, schedule
 from tests.conftest import SENSITIVE_TEXT, SUPPORT_TEXT
 
@@ -605,3 +606,28 @@ def test_my_followups_queries_do_not_grow_with_items(cast):
         make_item(cast, title=f"件{n}")
     assert count(lambda: my_followups(fresh(cast.professional))) == one
     assert count(lambda: list(overview(fresh(cast.coordinator), {}))) == one_overview
+
+
+def test_owner_choices_name_people_and_their_agency_in_japanese(cast):
+    """The owner select names people as the live page does (family name first, with their
+    agency), never by user name, and its empty choice is not Django's English label."""
+    response = cast.client_for("professional").get(reverse("followups:create", args=[cast.case.pk]))
+    html = response.content.decode()
+    owners = html[
+        html.index('name="owner_user"') : html.index("</select>", html.index('name="owner_user"'))
+    ]
+    assert (
+        f">{display_name(cast.professional)}（{cast.professional_agency.name}）</option>" in owners
+    )
+    assert f">{cast.professional.username}</option>" not in owners
+    assert '<option value="" selected>—</option>' in owners
+    assert "Select an option" not in html
+
+
+def test_reassign_choices_name_people(cast):
+    make_item(cast)
+    html = cast.client_for("coordinator").get(reverse("followups:overview")).content.decode()
+    start = html.index('name="owner_user" id=')
+    owners = html[start : html.index("</select>", start)]
+    assert f">{display_name(cast.resident)}（{cast.residents_agency.name}）</option>" in owners
+    assert f">{cast.resident.username}</option>" not in owners
