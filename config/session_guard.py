@@ -31,11 +31,11 @@ from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Field
 from django.utils.crypto import constant_time_compare
 
-from config.sockets import per_event_loop
+from config.sockets import healthy_connections, per_event_loop
 from config.twofactor import REQUIRED_KEY, TOUCH_KEY, touch_due
 
 log = logging.getLogger(__name__)
@@ -65,21 +65,13 @@ def sessions_changed(user_id: Any) -> None:
     transaction.on_commit(send)
 
 
-def _healthy_connections() -> None:
-    # The checks keep their thread's connection between calls (a new connection per check
-    # costs more than the check); a connection that had errors is replaced, as Django does.
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
-            conn.close()
-
-
 def _checked(session_key: str, user_id: Any, touch: bool) -> bool:
-    _healthy_connections()
+    healthy_connections()
     return session_still_valid(session_key, user_id, touch=touch)
 
 
 def _checked_many(checks: list[tuple[str, Any, bool]]) -> list[bool]:
-    _healthy_connections()
+    healthy_connections()
     return sessions_still_valid(checks)
 
 
@@ -189,23 +181,15 @@ _CHUNK = 500  # keys per statement: well inside every database's limit on parame
 def _sessions(keys: list[str]) -> dict[str, str]:
     """Session key -> stored data, for the keys whose session exists and has not expired."""
     from django.contrib.sessions.models import Session
-    from django.db import connection
     from django.utils import timezone
 
-    qn = connection.ops.quote_name
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     found: dict[str, str] = {}
-    with connection.cursor() as cursor:
-        for i in range(0, len(keys), _CHUNK):
-            chunk = keys[i : i + _CHUNK]
-            cursor.execute(
-                f"SELECT {qn('session_key')}, {qn('session_data')} "  # noqa: S608
-                f"FROM {qn(Session._meta.db_table)} "
-                f"WHERE {qn('session_key')} IN ({', '.join(['%s'] * len(chunk))}) "
-                f"AND {qn('expire_date')} > %s",
-                [*chunk, now],
-            )
-            found.update(cursor.fetchall())
+    for i in range(0, len(keys), _CHUNK):
+        rows = Session.objects.filter(
+            session_key__in=keys[i : i + _CHUNK], expire_date__gt=now
+        ).values_list("session_key", "session_data")
+        found.update(rows)
     return found
 
 

@@ -27,6 +27,20 @@ def per_event_loop[T](
     return found
 
 
+def healthy_connections() -> None:
+    """Before a socket's database work in a worker thread: the thread's connections are kept
+    between calls (a new connection per call costs more than the call), and one that had
+    errors is health-checked and given back or replaced, as Django does between requests."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
+
+
 class ClientGoneMixin:
     """A first base of an AsyncConsumer-based consumer: a frame sent to a client already gone
     is dropped, not raised.

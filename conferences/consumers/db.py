@@ -11,13 +11,14 @@ from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import ProgrammingError, connection, connections
+from django.db import ProgrammingError, connection
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from conferences import events, live, selectors, services
 from conferences.events import message_for
 from conferences.models import Conference, ConferenceEvent
+from config.sockets import healthy_connections
 from permissions.conferences import (
     ConferenceAccess,
     conference_access,
@@ -34,12 +35,7 @@ def _keep_connection(reader: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
     and replaced, as Django does between requests. `reader` None: `fn` sets its own readers."""
 
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        for conn in connections.all(initialized_only=True):
-            if conn.connection is not None and conn.errors_occurred:
-                if conn.is_usable():
-                    conn.errors_occurred = False
-                else:
-                    conn.close()
+        healthy_connections()
         if reader is None:
             return fn(*args, **kwargs)
         with reader_context(reader):
