@@ -293,7 +293,8 @@ def _purge(case_id: int, cutoff: dt.datetime, days: int) -> CasePlan | None:
     ActionReview.objects.filter(action__in=actions).update(note="")
     actions.update(title="", details="", completion_note="", reason_text="")
     ConferenceEvent.objects.filter(case=case).update(payload={"removed": "retention"})
-    AgendaItem.objects.filter(case=case).update(title=case.reference)
+    # Their headings name the case by its label, which becomes the reference below.
+    AgendaItem.objects.filter(case=case).update(title="")
     for conference_id, title in _new_conference_titles(case, _conference_ids(case)).items():
         Conference.objects.filter(pk=conference_id).update(title=title)
     now = timezone.now()

@@ -14,8 +14,8 @@ from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from permissions.models import Agency, Area, Tier
 
@@ -326,14 +326,27 @@ class AgendaItem(models.Model):
         "casework.Case", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    title = models.CharField(_("title"), max_length=200)
+    # Empty for the items scheduling generates: their heading is the case's label and the
+    # kind's name, in the reader's language (`heading`). Items the chair adds have their own.
+    title = models.CharField(_("title"), max_length=200, blank=True)
     order = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["order", "pk"]
 
     def __str__(self) -> str:
-        return self.title
+        return self.heading
+
+    @property
+    def heading(self) -> str:
+        """The item's title, or the generated one in the active language (reads the case:
+        select it with the item)."""
+        if self.title:
+            return self.title
+        kind = str(self.Kind(self.kind).label)
+        if self.case is None:
+            return kind
+        return gettext("%(case)s: %(item)s") % {"case": self.case.label, "item": kind}
 
 
 class LiveRecord(models.Model):

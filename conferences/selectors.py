@@ -80,9 +80,9 @@ def conference_cases(access: ConferenceAccess) -> list[ConferenceCase]:
 
 def agenda_for(access: ConferenceAccess) -> list[AgendaItem]:
     return list(
-        AgendaItem.objects.filter(conference=access.conference).filter(
-            Q(case__isnull=True) | Q(case_id__in=access.readable_case_ids)
-        )
+        AgendaItem.objects.filter(conference=access.conference)
+        .filter(Q(case__isnull=True) | Q(case_id__in=access.readable_case_ids))
+        .select_related("case")
     )
 
 

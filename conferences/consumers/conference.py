@@ -300,7 +300,11 @@ class ConferenceConsumer(
 
     async def _resync(self, after: int) -> None:
         """Send what the client missed since `after` (or a snapshot), then live events."""
-        frames, upto, snap, present = await db.run_read(self.user, db.catch_up, self.access, after)
+        # A snapshot names generated agenda items in the reader's language.
+        with translation.override(self.lang):
+            frames, upto, snap, present = await db.run_read(
+                self.user, db.catch_up, self.access, after
+            )
         presence.hold(self.presence_held, snap or present or {})
         if snap is not None:
             await self._send(snap)

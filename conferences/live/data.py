@@ -54,6 +54,8 @@ def item_data(item: AgendaItem) -> dict[str, Any]:
         "id": item.pk,
         "case": item.case_id,
         "kind": item.kind,
-        "title": item.title,
+        # The reader's language for a generated heading: a snapshot is made for one reader;
+        # the chair's added items, the only ones in a shared frame, have their own title.
+        "title": item.heading,
         "order": item.order,
     }

@@ -237,7 +237,6 @@ def conference_schedule(
                 conference=conference,
                 case=item.case,
                 kind=kind_value,
-                title=f"{item.case.label}: {AgendaItem.Kind(kind_value).label}",
                 order=order,
             )
             order += 1
@@ -251,9 +250,7 @@ def conference_schedule(
             consent=consents.get(item.case.pk),
             request=request,
         )
-    AgendaItem.objects.create(
-        conference=conference, kind=AgendaItem.Kind.OTHER, title=_("Other business"), order=order
-    )
+    AgendaItem.objects.create(conference=conference, kind=AgendaItem.Kind.OTHER, order=order)
     from conferences.actions import carry_forward
 
     carry_forward(conference)

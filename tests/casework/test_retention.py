@@ -30,6 +30,7 @@ from conferences.models import (
     ActionChange,
     ActionItem,
     ActionReview,
+    AgendaItem,
     ConferenceCase,
     ConferenceEvent,
     FollowupNotification,
@@ -261,6 +262,12 @@ def test_run_removes_the_personal_content_of_an_old_closed_case(cast, old_case):
     assert ActionItem.objects.filter(case=stub, status=ActionItem.Status.DONE).count() == 2
     events = ConferenceEvent.objects.filter(case=stub)
     assert all(event.payload == {"removed": "retention"} for event in events)
+    # Its agenda items keep their place, named by the reference.
+    items = AgendaItem.objects.filter(case=stub).select_related("case")
+    with translation.override("ja"):
+        headings = {item.heading for item in items}
+    assert f"{old_case.reference}: 役割分担" in headings
+    assert all(old_case.label not in heading for heading in headings)
 
 
 def test_run_keeps_the_audit_trail_ledger_and_minutes_and_writes_one_event(cast, old_case):

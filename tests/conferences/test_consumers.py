@@ -358,6 +358,19 @@ async def test_error_messages_follow_the_users_language(live, cast):
     await c.close()
 
 
+async def test_snapshot_names_generated_agenda_items_in_the_readers_language(live, cast):
+    headings = {}
+    for lang in ("ja", "en"):
+        c = Client(live.pk, cast.professional, lang=lang)
+        await c.connect()
+        snap = await c.until("snapshot")
+        headings[lang] = [i["title"] for i in snap["agenda"]]
+        await c.close()
+    assert "山﨑さん世帯: 役割分担" in headings["ja"] and "その他" in headings["ja"]
+    assert "山﨑さん世帯: Role allocation" in headings["en"] and "Other business" in headings["en"]
+    assert len(headings["ja"]) == len(headings["en"])
+
+
 async def test_presence_shows_who_is_here(live, cast):
     coord = await joined(live, cast.coordinator)
     prof = await joined(live, cast.professional)

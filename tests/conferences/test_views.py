@@ -115,6 +115,72 @@ def test_no_case_content_before_acknowledgement(cast):
     assert client.get(live_url).status_code == 200
 
 
+def test_generated_agenda_headings_follow_the_readers_language(cast, live_conference):
+    """Scheduling names each case's items by the case and the item's kind; the reader's
+    language decides how the kind reads, whoever scheduled the meeting."""
+    client = cast.client_for("professional")
+    pages = {
+        name: reverse(f"conferences:conference-{name}", args=[live_conference.pk])
+        for name in ("detail", "live")
+    }
+    for name, url in pages.items():
+        ja = client.get(url, headers={"accept-language": "ja"}).content.decode()
+        assert "山﨑さん世帯: 役割分担" in ja and "山﨑さん世帯: 状況の共有" in ja, name
+        assert ">その他<" in ja and "Role allocation" not in ja, name
+        en = client.get(url, headers={"accept-language": "en"}).content.decode()
+        assert "山﨑さん世帯: Role allocation" in en and "山﨑さん世帯: Situation" in en, name
+        assert ">Other business<" in en, name
+        assert "役割分担" not in en and "状況の共有" not in en, name
+
+
+def test_titles_stored_by_earlier_scheduling_become_generated_headings(cast, live_conference):
+    """The data migration: what scheduling wrote in either language (or the retention purge
+    wrote) is emptied; a chair's own title stays."""
+    import importlib
+
+    from django.apps import apps
+
+    from conferences.models import AgendaItem
+
+    migration = importlib.import_module("conferences.migrations.0007_agenda_generated_headings")
+    items = {i.kind: i for i in live_conference.agenda.filter(case__isnull=False)}
+    other = live_conference.agenda.get(case__isnull=True)
+    stored = {
+        items["roles"].pk: "山﨑さん世帯: 役割分担",
+        items["situation"].pk: "山﨑さん世帯: Situation",
+        items["review"].pk: cast.case.reference,
+        items["discussion"].pk: "山﨑さん世帯: 困りごとの整理",
+        other.pk: "その他",
+    }
+    for pk, title in stored.items():
+        AgendaItem.objects.filter(pk=pk).update(title=title)
+    own = AgendaItem.objects.create(
+        conference=live_conference, kind=AgendaItem.Kind.OTHER, title="地域の見守り", order=9
+    )
+    migration.forwards(apps, None)
+    titles = dict(AgendaItem.objects.filter(conference=live_conference).values_list("pk", "title"))
+    assert titles[items["roles"].pk] == titles[items["situation"].pk] == ""
+    assert titles[items["review"].pk] == titles[other.pk] == ""
+    assert titles[items["discussion"].pk] == "山﨑さん世帯: 困りごとの整理"
+    assert titles[own.pk] == "地域の見守り"
+
+
+def test_an_added_agenda_item_keeps_the_chairs_title(cast, live_conference):
+    access = conference_access(cast.coordinator, live_conference)
+    live.live_apply(
+        actor=cast.coordinator,
+        access=access,
+        client_op_id="added",
+        op="agenda.add",
+        args={"title": "地域の見守り体制について"},
+    )
+    client = cast.client_for("resident")
+    url = reverse("conferences:conference-live", args=[live_conference.pk])
+    for lang in ("ja", "en"):
+        html = client.get(url, headers={"accept-language": lang}).content.decode()
+        assert ">地域の見守り体制について<" in html, lang
+
+
 def test_script_in_a_note_is_rendered_inert(cast, live_conference):
     access = conference_access(cast.coordinator, live_conference)
     item = live_conference.agenda.filter(case__isnull=False).first()
