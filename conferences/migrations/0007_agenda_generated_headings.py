@@ -28,7 +28,9 @@ def forwards(apps, schema_editor):
             expected = set(names) if item.kind == "other" else set()
         else:
             label = item.case.label
-            expected = {f"{label}: {name}" for name in names} | {item.case.reference}
+            # The purge's title: the case's reference (Case.reference, a property that
+            # historical models lack).
+            expected = {f"{label}: {name}" for name in names} | {f"C-{item.case_id:05d}"}
         if item.title in expected:
             generated.append(item.pk)
     AgendaItem.objects.filter(pk__in=generated).update(title="")

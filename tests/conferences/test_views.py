@@ -138,11 +138,16 @@ def test_titles_stored_by_earlier_scheduling_become_generated_headings(cast, liv
     wrote) is emptied; a chair's own title stays."""
     import importlib
 
-    from django.apps import apps
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
 
     from conferences.models import AgendaItem
 
     migration = importlib.import_module("conferences.migrations.0007_agenda_generated_headings")
+    # The models as the migration sees them (no properties such as Case.reference).
+    state = MigrationLoader(connection).project_state(
+        ("conferences", "0006_presence_versions_processes")
+    )
     items = {i.kind: i for i in live_conference.agenda.filter(case__isnull=False)}
     other = live_conference.agenda.get(case__isnull=True)
     stored = {
@@ -157,7 +162,7 @@ def test_titles_stored_by_earlier_scheduling_become_generated_headings(cast, liv
     own = AgendaItem.objects.create(
         conference=live_conference, kind=AgendaItem.Kind.OTHER, title="地域の見守り", order=9
     )
-    migration.forwards(apps, None)
+    migration.forwards(state.apps, None)
     titles = dict(AgendaItem.objects.filter(conference=live_conference).values_list("pk", "title"))
     assert titles[items["roles"].pk] == titles[items["situation"].pk] == ""
     assert titles[items["review"].pk] == titles[other.pk] == ""
