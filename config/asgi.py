@@ -17,9 +17,19 @@ from config.sockets import refuse_compressed_sockets  # noqa: E402
 
 refuse_compressed_sockets(debug=settings.DEBUG)
 
+http_app = django_asgi_app
+if settings.DEBUG:
+    # `make run`: static files from the source tree, read by Django's own ASGI handler for
+    # them (as `runserver` does), without a sync file response on the way, which Django
+    # would read through a worker thread and warn about on every file. Production
+    # (DEBUG=0) serves the collected files through whitenoise's middleware.
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+
+    http_app = ASGIStaticFilesHandler(django_asgi_app)
+
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": http_app,
         "websocket": AllowedHostsOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
         ),
