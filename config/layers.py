@@ -164,6 +164,11 @@ class RedisChannelLayer(_RedisChannelLayer):
                 if owner is None or owner is loop:
                     self.receive_buffer[name].put_nowait(message)
 
+    def has_pending(self, channel: str) -> bool:
+        """Whether messages wait in the buffer of `channel` (of this process)."""
+        buffer = self.receive_buffer.get(channel)
+        return buffer is not None and not buffer.empty()
+
     async def group_members(self, group: str) -> list[str]:
         """The group's channels now (those older than `group_expiry` dropped): one round
         trip, one command."""

@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
 
 from conferences import live
-from conferences.consumers import db, presence, refresher
+from conferences.consumers import db, local, presence, refresher
 from conferences.consumers.dispatch import DirectDispatchMixin
 from conferences.events import encode, frame_for, group_name
 from config.session_guard import SessionGuardMixin
@@ -65,6 +65,16 @@ class ConferenceConsumer(
 ):
     access: ConferenceAccess
     cursor: int | None
+    # Handlers running (0 or 1; `local` counts its hand-overs too): a socket handling nothing
+    # may be handed an event directly (conferences.consumers.local).
+    handling = 0
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        self.handling += 1
+        try:
+            await super().dispatch(message)
+        finally:
+            self.handling -= 1
 
     async def connect(self) -> None:
         self.user = self.scope.get("user")
@@ -111,6 +121,7 @@ class ConferenceConsumer(
         if self.gap_task is not None:
             self.gap_task.cancel()
         if self.joined:
+            local.unregister(self)
             refresher.unregister(self)
             await self.channel_layer.group_discard(
                 group_name(self.conference_id), self.channel_name
@@ -126,6 +137,7 @@ class ConferenceConsumer(
     async def _join(self) -> None:
         await self.channel_layer.group_add(group_name(self.conference_id), self.channel_name)
         self.joined = True
+        local.register(self)
         process = await presence.liveness().arrive(self)
         try:
             entry = await db.run(self.user, presence.join, self.access, self.channel_name, process)
@@ -280,7 +292,7 @@ class ConferenceConsumer(
                 # The usual way, below (which raises too if Redis is really gone).
                 log.warning("reading the sockets of %s failed", group, exc_info=True)
             else:
-                await self.channel_layer.deliver(group, names, message)
+                await local.deliver(self.channel_layer, group, names, message)
                 return
         await self.channel_layer.group_send(group, message)
 
