@@ -69,6 +69,9 @@ class RedisChannelLayer(_RedisChannelLayer):
         # Per event loop, the task that moves this process's messages from Redis into the
         # channels' buffers.
         self._pumps: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
+        # This process's channels whose receiver has taken a message that its consumer has not
+        # started handling yet (`handling`): see `has_pending`.
+        self._taken: set[str] = set()
 
     async def new_channel(self, prefix: str = "specific") -> str:
         name = await super().new_channel(prefix)
@@ -100,6 +103,7 @@ class RedisChannelLayer(_RedisChannelLayer):
             raise
         if buffer.empty() and self.receive_buffer.get(channel) is buffer:
             del self.receive_buffer[channel]
+        self._taken.add(channel)
         return message
 
     def _pump_for(self, loop: asyncio.AbstractEventLoop, real_channel: str) -> None:
@@ -130,6 +134,7 @@ class RedisChannelLayer(_RedisChannelLayer):
 
     def _forget(self, channel: str, loop: asyncio.AbstractEventLoop) -> None:
         self._local.pop(channel, None)
+        self._taken.discard(channel)
         self.receive_buffer.pop(channel, None)
         if not any(owner is loop for owner in self._local.values()):
             pump = self._pumps.pop(loop, None)
@@ -165,9 +170,18 @@ class RedisChannelLayer(_RedisChannelLayer):
                     self.receive_buffer[name].put_nowait(message)
 
     def has_pending(self, channel: str) -> bool:
-        """Whether messages wait in the buffer of `channel` (of this process)."""
+        """Whether a message for `channel` (of this process) is on its way to the consumer:
+        waiting in its buffer, or taken from it and not yet handed to a handler (the consumer
+        is woken a loop turn or two later). An event handed to the consumer directly
+        (`conferences.consumers.local`) must not pass it."""
+        if channel in self._taken:
+            return True
         buffer = self.receive_buffer.get(channel)
         return buffer is not None and not buffer.empty()
+
+    def handling(self, channel: str) -> None:
+        """The consumer of `channel` has started handling what it took (see `has_pending`)."""
+        self._taken.discard(channel)
 
     async def group_members(self, group: str) -> list[str]:
         """The group's channels now (those older than `group_expiry` dropped): one round

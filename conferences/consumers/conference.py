@@ -71,6 +71,9 @@ class ConferenceConsumer(
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         self.handling += 1
+        taken = getattr(self.channel_layer, "handling", None)  # config.layers (Redis)
+        if taken is not None:
+            taken(self.channel_name)
         try:
             await super().dispatch(message)
         finally:

@@ -7,8 +7,9 @@ that is most of a broadcast's time after the commit (docs/performance.md, the li
 has nothing waiting in its buffer is instead handed the event here, by the operation's own
 task: its group handler (`conference_event`: the reader's tier checked, the frame sent) runs
 at once. Any other socket gets it through the layer, as before: one that is busy (its own
-operation, its catch-up after `hello`, an earlier event still being sent), one with messages
-waiting, one of another process.
+operation, its catch-up after `hello`, an earlier event still being sent), one with a message
+on its way (in its buffer, or taken from it and not yet handled: a `conference.shares` notice
+must hold back the events committed after it), one of another process.
 
 Nothing is delivered twice or out of order either way: a socket never runs two handlers at
 once (it counts as busy from here until the handler ends), and events that reach it by both

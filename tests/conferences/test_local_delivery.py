@@ -95,31 +95,47 @@ class Recorder:
         self.handed.append(message["seq"])
 
 
-async def test_only_idle_sockets_with_nothing_waiting_are_handed_the_event():
+async def test_only_idle_sockets_with_nothing_on_its_way_are_handed_the_event():
     from channels.layers import get_channel_layer
 
     layer = get_channel_layer()
     idle = Recorder(await layer.new_channel())
     busy = Recorder(await layer.new_channel(), handling=1)
     waiting = Recorder(await layer.new_channel())
+    taken = Recorder(await layer.new_channel())
     # A receive on this loop starts the task that moves this process's messages from Redis
     # into the channels' buffers, as a consumer's does.
     receiving = asyncio.create_task(layer.receive(await layer.new_channel()))
-    await layer.send(waiting.channel_name, {"type": "conference.presence", "presence": {}})
+    notice = {"type": "conference.shares"}
+    await layer.send(waiting.channel_name, notice)
+    await layer.send(taken.channel_name, notice)
     async with asyncio.timeout(5):
-        while not layer.has_pending(waiting.channel_name):
+        while not (
+            layer.has_pending(waiting.channel_name) and layer.has_pending(taken.channel_name)
+        ):
             await asyncio.sleep(0.01)
-    for socket in (idle, busy, waiting):
+    # Taken from its buffer by its receiver, not yet handed to a handler: a share's change
+    # notice that the event must not pass.
+    assert await layer.receive(taken.channel_name) == notice
+    sockets = (idle, busy, waiting, taken)
+    for socket in sockets:
         local.register(socket)  # type: ignore[arg-type]
     try:
-        names = [s.channel_name for s in (idle, busy, waiting)]
+        names = [s.channel_name for s in sockets]
         await local.deliver(layer, "conference-test", names, {"type": "conference.event", "seq": 7})
         assert idle.handed == [7] and idle.handling == 0
-        assert busy.handed == [] and waiting.handed == []
+        assert busy.handed == waiting.handed == taken.handed == []
         assert (await layer.receive(busy.channel_name))["seq"] == 7
-        assert (await layer.receive(waiting.channel_name))["type"] == "conference.presence"
+        assert await layer.receive(waiting.channel_name) == notice
         assert (await layer.receive(waiting.channel_name))["seq"] == 7
+        layer.handling(taken.channel_name)  # its consumer handles the notice
+        assert (await layer.receive(taken.channel_name))["seq"] == 7
+        # Once handled, nothing is on its way: the next event is handed over.
+        layer.handling(taken.channel_name)
+        assert not layer.has_pending(taken.channel_name)
+        await local.deliver(layer, "conference-test", names, {"type": "conference.event", "seq": 8})
+        assert taken.handed == [8] and idle.handed == [7, 8]
     finally:
         receiving.cancel()
-        for socket in (idle, busy, waiting):
+        for socket in sockets:
             local.unregister(socket)  # type: ignore[arg-type]
