@@ -70,7 +70,7 @@ class RedisChannelLayer(_RedisChannelLayer):
         # channels' buffers.
         self._pumps: dict[asyncio.AbstractEventLoop, asyncio.Task[None]] = {}
         # This process's channels whose receiver has taken a message that its consumer has not
-        # started handling yet (`handling`): see `has_pending`.
+        # started handling yet (`handling_started`): see `has_pending`.
         self._taken: set[str] = set()
 
     async def new_channel(self, prefix: str = "specific") -> str:
@@ -179,7 +179,7 @@ class RedisChannelLayer(_RedisChannelLayer):
         buffer = self.receive_buffer.get(channel)
         return buffer is not None and not buffer.empty()
 
-    def handling(self, channel: str) -> None:
+    def handling_started(self, channel: str) -> None:
         """The consumer of `channel` has started handling what it took (see `has_pending`)."""
         self._taken.discard(channel)
 

@@ -71,9 +71,9 @@ class ConferenceConsumer(
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         self.handling += 1
-        taken = getattr(self.channel_layer, "handling", None)  # config.layers (Redis)
-        if taken is not None:
-            taken(self.channel_name)
+        started = getattr(self.channel_layer, "handling_started", None)  # config.layers (Redis)
+        if started is not None:
+            started(self.channel_name)
         try:
             await super().dispatch(message)
         finally:

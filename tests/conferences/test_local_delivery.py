@@ -128,10 +128,10 @@ async def test_only_idle_sockets_with_nothing_on_its_way_are_handed_the_event():
         assert (await layer.receive(busy.channel_name))["seq"] == 7
         assert await layer.receive(waiting.channel_name) == notice
         assert (await layer.receive(waiting.channel_name))["seq"] == 7
-        layer.handling(taken.channel_name)  # its consumer handles the notice
+        layer.handling_started(taken.channel_name)  # its consumer handles the notice
         assert (await layer.receive(taken.channel_name))["seq"] == 7
         # Once handled, nothing is on its way: the next event is handed over.
-        layer.handling(taken.channel_name)
+        layer.handling_started(taken.channel_name)
         assert not layer.has_pending(taken.channel_name)
         await local.deliver(layer, "conference-test", names, {"type": "conference.event", "seq": 8})
         assert taken.handed == [8] and idle.handed == [7, 8]
