@@ -371,6 +371,23 @@ async def test_snapshot_names_generated_agenda_items_in_the_readers_language(liv
     assert len(headings["ja"]) == len(headings["en"])
 
 
+async def test_joining_with_a_snapshot_tells_the_socket_the_agendas_cases(live, cast):
+    """The operations' checks look up an agenda item's case (`checks.agenda_item`); the
+    socket learns them from the snapshot it sends, so a participant's first note on an
+    item needs no statement of its own before the operation's (test_live_db: one message
+    to the database with the item known)."""
+    from conferences.consumers import local
+
+    prof = await joined(live, cast.professional)
+    [socket] = [s for s in local.joined().values() if s.user.pk == cast.professional.pk]  # type: ignore[attr-defined]
+    items = await database_sync_to_async(lambda: dict(live.agenda.values_list("pk", "case_id")))()
+    assert socket.agenda_cases == items  # type: ignore[attr-defined]
+    item = await first_item(live)
+    op_id = await prof.op("note.add", item=item, text=WATCH_NOTE, tier=1)
+    assert (await prof.until("ack", id=op_id))["seq"] > 0
+    await prof.close()
+
+
 async def test_presence_shows_who_is_here(live, cast):
     coord = await joined(live, cast.coordinator)
     prof = await joined(live, cast.professional)
