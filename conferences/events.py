@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import threading
@@ -231,6 +232,43 @@ def _recorded(conference: Conference, pk: int, seq: int, values: dict[str, Any])
     return event
 
 
+@functools.lru_cache(maxsize=64)
+def _deferred_sql(
+    table: str, columns: tuple[str, ...], n: int, writes: tuple[tuple[str, bool], ...]
+) -> str:
+    """`write_deferred`'s statement for its shape: the stamped row's table and columns, `n`
+    events, and the deferred writes' SQL (and whether each must touch a row). The parameters
+    go in this order: the writes', then the events' count, the conference's id and state,
+    then each event's, then the stamped row's. A few shapes recur on every live operation,
+    so their text is built once per process (as it is prepared once per connection)."""
+    qn = connection.ops.quote_name
+    conf_table = qn(Conference._meta.db_table)
+    last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
+    ctes: list[str] = []
+    matched = ""
+    for k, (write_sql, must_match) in enumerate(writes):
+        ctes.append(f"r{k} AS ({write_sql})")
+        if must_match:
+            matched += f" AND EXISTS (SELECT FROM r{k})"
+    # Without a number (the state changed, or an update touched nothing) the events are
+    # refused by their NOT NULL column, and the statement writes nothing.
+    ctes.append(
+        f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
+        f"WHERE {qn('id')} = %s AND {qn('state')} = %s{matched} RETURNING {qn('last_seq')})"
+    )
+    event_columns = (*_EVENT_COLUMNS, "seq")
+    for k in range(n):
+        # One INSERT each (not one over VALUES): a NULL takes its column's type.
+        event = insert_sql(ConferenceEvent._meta.db_table, event_columns, f"{last} - {n - 1 - k}")
+        ctes.append(f"e{k} AS ({event} RETURNING {qn('id')}, {qn('seq')})")
+    ctes.append(f"o AS ({insert_sql(table, (*columns, 'seq'), last)})")
+    union = " UNION ALL ".join(
+        f"SELECT {qn('id')}, {qn('seq')} FROM e{k}"  # noqa: S608
+        for k in range(n)
+    )
+    return f"WITH {', '.join(ctes)} {union} ORDER BY 2"
+
+
 def _params(model: type[Model], row: dict[str, Any]) -> tuple[list[str], list[Any]]:
     """Columns and database values of `row` (field name -> value) for `model`."""
     fields = [cast(Field, model._meta.get_field(name)) for name in row]
@@ -243,6 +281,11 @@ def _params(model: type[Model], row: dict[str, Any]) -> tuple[list[str], list[An
 def insert_sql(table: str, columns: Sequence[str], last: str = "") -> str:
     """`INSERT INTO table (columns) VALUES (%s, …)`, names quoted, a placeholder per column;
     with `last`, that SQL expression is the value of the last column instead."""
+    return _insert_sql(table, tuple(columns), last)
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(table: str, columns: tuple[str, ...], last: str) -> str:
     qn = connection.ops.quote_name
     values = ["%s"] * (len(columns) - 1 if last else len(columns)) + ([last] if last else [])
     return (
@@ -282,7 +325,6 @@ def write_deferred(
     fewer. It is then never reached with part of the operation written: a meeting no longer
     in its state gives the events no number, which their NOT NULL column refuses, and an
     error stops the message before its COMMIT."""
-    qn = connection.ops.quote_name
     model, row = stamped
     columns, values = _params(model, row)
     pending = collected.events
@@ -300,39 +342,22 @@ def write_deferred(
         insert_row(model, {**row, "seq": conference.last_seq})
         return
     n = len(ours)
-    conf_table = qn(Conference._meta.db_table)
-    last = f"(SELECT {qn('last_seq')} FROM s)"  # noqa: S608
-    ctes: list[str] = []
+    writes = tuple((write_sql, must_match) for write_sql, _p, must_match in collected.writes)
+    matched = any(must_match for _sql, must_match in writes)
     params: list[Any] = []
-    matched = ""
-    for k, (write_sql, write_params, must_match) in enumerate(collected.writes):
-        ctes.append(f"r{k} AS ({write_sql})")
+    for _sql, write_params, _must in collected.writes:
         params += write_params
-        if must_match:
-            matched += f" AND EXISTS (SELECT FROM r{k})"
-    # Without a number (the state changed, or an update touched nothing) the events are
-    # refused by their NOT NULL column, and the statement writes nothing.
-    ctes.append(
-        f"s AS (UPDATE {conf_table} SET {qn('last_seq')} = {qn('last_seq')} + %s "  # noqa: S608
-        f"WHERE {qn('id')} = %s AND {qn('state')} = %s{matched} RETURNING {qn('last_seq')})"
-    )
     params += [n, conference.pk, conference.state]
-    event_columns = [*_EVENT_COLUMNS, "seq"]
-    for k, v in enumerate(ours):
-        # One INSERT each (not one over VALUES): a NULL takes its column's type.
-        event = insert_sql(ConferenceEvent._meta.db_table, event_columns, f"{last} - {n - 1 - k}")
-        ctes.append(f"e{k} AS ({event} RETURNING {qn('id')}, {qn('seq')})")
+    for v in ours:
         params += _event_params(v)
-    ctes.append(f"o AS ({insert_sql(model._meta.db_table, [*columns, 'seq'], last)})")
     params += values
-    union = " UNION ALL ".join(
-        f"SELECT {qn('id')}, {qn('seq')} FROM e{k}"  # noqa: S608
-        for k in range(n)
-    )
     try:
         # Prepared (once per connection): a few shapes, one of them on every live operation.
         rows = rls.execute(
-            f"WITH {', '.join(ctes)} {union} ORDER BY 2", params, commit=commit, prepare=True
+            _deferred_sql(model._meta.db_table, tuple(columns), n, writes),
+            params,
+            commit=commit,
+            prepare=True,
         )
     except IntegrityError as exc:
         if _unnumbered(exc):

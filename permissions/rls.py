@@ -140,9 +140,27 @@ def _begin_as(driver: Any, values: list[str]) -> list[str]:
     return ["" for _ in SETTINGS]
 
 
+# `_begin_sql`'s text per reader (their settings' values) and plan mode: the same few readers
+# begin a transaction on every request and live operation. Quoted by the first connection
+# that asks; every connection of the process is to the same database, with the same client
+# encoding and string syntax, so the quoting is the same for all of them.
+_BEGIN_SQL: dict[tuple[tuple[str, ...], bool], str] = {}
+_BEGIN_SQL_MAX = 1024
+
+
 def _begin_sql(driver: Any, values: list[str], *, generic: bool = False) -> str:
     """BEGIN and the reader's settings; `generic`: the transaction's prepared statements use
     their generic plan (`execute(..., prepare=True)`)."""
+    key = (tuple(values), generic)
+    text = _BEGIN_SQL.get(key)
+    if text is None:
+        text = _quoted_begin_sql(driver, values, generic)
+        if len(_BEGIN_SQL) < _BEGIN_SQL_MAX:
+            _BEGIN_SQL[key] = text
+    return text
+
+
+def _quoted_begin_sql(driver: Any, values: list[str], generic: bool) -> str:
     pairs = ", ".join(
         f"set_config({sql.Literal(name).as_string(driver)}, "
         f"{sql.Literal(value).as_string(driver)}, true)"
@@ -195,12 +213,25 @@ _DUPLICATE_PREPARED = "42P05"
 _UNKNOWN_PREPARED = "26000"
 
 
+# The name each prepared query goes by (None: it has `%` other than its placeholders), built
+# once per process: the same few statements run on every live operation.
+_PREPARED_NAMES: dict[tuple[str, int], str | None] = {}
+
+
 def _prepared_name(driver: Any, query: str, params: list[Any]) -> str | None:
     """The name `query` is prepared under on this connection (None: run it unprepared: a
     query with `%` other than its placeholders, or a connection with PREPARED_MAX already)."""
-    if query.count("%") != len(params) or query.count("%s") != len(params):
+    key = (query, len(params))
+    if key in _PREPARED_NAMES:
+        name = _PREPARED_NAMES[key]
+    else:
+        name = None
+        if query.count("%") == len(params) and query.count("%s") == len(params):
+            name = "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
+        if len(_PREPARED_NAMES) < PREPARED_MAX * 8:
+            _PREPARED_NAMES[key] = name
+    if name is None:
         return None
-    name = "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
     state = _PHYSICAL.setdefault(driver, {"role": ""})
     prepared = state.setdefault("prepared", set())
     if state.get("unprepared") or (name not in prepared and len(prepared) >= PREPARED_MAX):
