@@ -324,8 +324,9 @@ class ConferenceConsumer(
         if snap is not None:
             # The agenda's items and their cases, which the operations' checks look up
             # (`checks.agenda_item`): a participant's first note on an item is then one
-            # message to the database, not two (docs/performance.md, the live fan-out's
-            # "Eighteenth round"). Items never move or go, so what is known stays true.
+            # message to the database, not three (the reader's BEGIN, the lookup, the
+            # operation: docs/performance.md, the live fan-out's "Eighteenth round"). Items
+            # never move or go, so what is known stays true.
             self.agenda_cases.update({item["id"]: item["case"] for item in snap["agenda"]})
             await self._send(snap)
         else:
