@@ -20,6 +20,7 @@ to set them reads nothing, rather than someone else's rows. SQLite: every helper
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import re
 import time
@@ -213,23 +214,19 @@ _DUPLICATE_PREPARED = "42P05"
 _UNKNOWN_PREPARED = "26000"
 
 
-# The name each prepared query goes by (None: it has `%` other than its placeholders), built
-# once per process: the same few statements run on every live operation.
-_PREPARED_NAMES: dict[tuple[str, int], str | None] = {}
+@functools.lru_cache(maxsize=PREPARED_MAX * 8)
+def _statement_name(query: str, n_params: int) -> str | None:
+    """The name `query` goes by when prepared (None: it has `%` other than its placeholders),
+    built once per process: the same few statements run on every live operation."""
+    if query.count("%") != n_params or query.count("%s") != n_params:
+        return None
+    return "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
 
 
 def _prepared_name(driver: Any, query: str, params: list[Any]) -> str | None:
     """The name `query` is prepared under on this connection (None: run it unprepared: a
     query with `%` other than its placeholders, or a connection with PREPARED_MAX already)."""
-    key = (query, len(params))
-    if key in _PREPARED_NAMES:
-        name = _PREPARED_NAMES[key]
-    else:
-        name = None
-        if query.count("%") == len(params) and query.count("%s") == len(params):
-            name = "otagai_" + hashlib.blake2b(query.encode(), digest_size=8).hexdigest()
-        if len(_PREPARED_NAMES) < PREPARED_MAX * 8:
-            _PREPARED_NAMES[key] = name
+    name = _statement_name(query, len(params))
     if name is None:
         return None
     state = _PHYSICAL.setdefault(driver, {"role": ""})
