@@ -82,6 +82,14 @@ async def joined(conference, user) -> Client:  # type: ignore[no-untyped-def]
     return c
 
 
+def socket_of(user: Any) -> Any:
+    """This event loop's joined live socket of `user` (conferences.consumers.local): one."""
+    from conferences.consumers import local
+
+    [socket] = [s for s in local.joined().values() if s.user.pk == user.pk]  # type: ignore[attr-defined]
+    return socket
+
+
 async def first_item(conference) -> int:  # type: ignore[no-untyped-def]
     return await database_sync_to_async(
         lambda: conference.agenda.filter(case__isnull=False).first().pk
@@ -376,10 +384,8 @@ async def test_joining_with_a_snapshot_tells_the_socket_the_agendas_cases(live, 
     socket learns them from the snapshot it sends, so a participant's first note on an
     item needs no statement of its own before the operation's (test_live_db: one message
     to the database with the item known)."""
-    from conferences.consumers import local
-
     prof = await joined(live, cast.professional)
-    [socket] = [s for s in local.joined().values() if s.user.pk == cast.professional.pk]  # type: ignore[attr-defined]
+    socket = socket_of(cast.professional)
     items = await database_sync_to_async(lambda: dict(live.agenda.values_list("pk", "case_id")))()
     assert socket.agenda_cases == items  # type: ignore[attr-defined]
     item = await first_item(live)

@@ -10,7 +10,7 @@ import pytest
 
 from conferences.consumers import local
 from tests.conferences.conftest import make_live
-from tests.conferences.test_consumers import first_item, joined
+from tests.conferences.test_consumers import first_item, joined, socket_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 
@@ -18,10 +18,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.redis]
 @pytest.fixture
 def live(cast):  # type: ignore[no-untyped-def]
     return make_live(cast)
-
-
-def socket_of(user: Any) -> Any:
-    return next(s for s in local.joined().values() if s.user.pk == user.pk)  # type: ignore[attr-defined]
 
 
 async def test_idle_sockets_get_the_event_and_the_sender_its_own_in_order(live, cast):
