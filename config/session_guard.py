@@ -75,6 +75,16 @@ def _checked_many(checks: list[tuple[str, Any, bool]]) -> list[bool]:
     return sessions_still_valid(checks)
 
 
+# What the live page sends when it has heard nothing for a while (static/js/conference-live.js,
+# docs/live-protocol.md "Keepalive"), answered with {"type": "pong"}.
+KEEPALIVE = '{"type":"ping"}'
+
+
+def is_keepalive(text: str | None) -> bool:
+    """Whether a frame is only a keepalive (spaces aside: it is short)."""
+    return text is not None and len(text) <= 32 and text.replace(" ", "") == KEEPALIVE
+
+
 def session_still_valid(session_key: str | None, user_id: Any, *, touch: bool = False) -> bool:
     """The session exists, is not expired, is the same person's and matches their password.
 
@@ -385,13 +395,16 @@ class SessionGuardMixin:
             session_sweep().add(self)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
+        # A page's keepalive checks the connection; it is not the person using the page, so
+        # it does not renew the session's idle expiry (a page left open still times out).
+        in_use = not is_keepalive(message.get("text"))
         recheck = float(getattr(settings, "SESSION_RECHECK_SECONDS", 10))
         if time.time() - self._session_checked_at >= recheck:
             # The sweep is late (or failing): this message waits for a check of its own.
-            if not await self._session_ok(touch=True):
+            if not await self._session_ok(touch=in_use):
                 await self._end_for_session()
                 return
-        else:
+        elif in_use:
             self._session_active = True
         await super().websocket_receive(message)  # type: ignore[misc]
 

@@ -335,7 +335,8 @@ async def _connected(cookie):  # type: ignore[no-untyped-def]
     communicator = WebsocketCommunicator(application, "/ws/ping/", headers=[ORIGIN, HOST, cookie])
     connected, _ = await communicator.connect()
     assert connected
-    await communicator.send_json_to({"type": "ping"})
+    # A message of the person's (the test consumer answers anything); a keepalive is not one.
+    await communicator.send_json_to({"type": "hello"})
     assert await communicator.receive_json_from() == {"type": "pong"}
     return communicator
 
@@ -491,6 +492,43 @@ async def test_a_message_renews_the_idle_timer_through_the_sweep(settings):
     assert silent_after.expire_date == silent_before.expire_date
     for communicator in (busy, silent):
         await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_keepalives_do_not_renew_the_idle_timer(settings):
+    """The live page pings when it has heard nothing for a while, to notice a lost network:
+    those pings are answered, but they are not the person using the page, so a page left
+    open still times out. Any other message renews the session, as above."""
+    import asyncio
+    import time
+
+    from asgiref.sync import sync_to_async
+    from django.contrib.sessions.models import Session
+
+    from config.twofactor import TOUCH_KEY
+
+    settings.SESSION_RECHECK_SECONDS = 1  # a sweep every half second
+
+    def aged_client(username: str) -> tuple[Client, Session]:
+        client = _logged_in_client(UserFactory(username=username))
+        session = client.session
+        session[TOUCH_KEY] = int(time.time()) - 61
+        session.save()
+        return client, Session.objects.get(pk=session.session_key)
+
+    client, before = await sync_to_async(aged_client)("pinging-person")
+    communicator = WebsocketCommunicator(
+        application, "/ws/ping/", headers=[ORIGIN, HOST, _cookie(client)]
+    )
+    assert (await communicator.connect())[0]
+    for text in ('{"type":"ping"}', '{"type": "ping"}'):  # the page's, and with spaces
+        await communicator.send_to(text_data=text)
+        assert await communicator.receive_json_from() == {"type": "pong"}
+    await asyncio.sleep(1.5)  # two sweeps or more
+    after = await sync_to_async(lambda key: Session.objects.get(pk=key))(before.pk)
+    assert after.session_data == before.session_data
+    assert after.expire_date == before.expire_date
+    await communicator.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,6 +19,11 @@
   var synced = false;
   var counter = 0;
   var pendingEdits = {}; // op id -> {kind, id, text, tier}
+  var pendingTexts = {}; // op id -> {field, text}: what a form sent, put back if refused
+  var lastFrameAt = 0;
+  // A socket whose network is gone may stay "open" for minutes: when nothing has come for
+  // IDLE_MS the page pings, and a socket that answers nothing within DEAD_MS is given up.
+  var IDLE_MS = 15000, DEAD_MS = 5000;
 
   function $(id) { return document.getElementById(id); }
   function t(key) { return i18n[key] || key; }
@@ -51,6 +56,29 @@
     p.className = "message message--error";
     p.textContent = message;
     box.replaceChildren(p);
+  }
+  function clearErrors() { $("live-errors").replaceChildren(); }
+
+  // A refused operation loses nothing typed: the text goes back in its field (if the person
+  // has not started another meanwhile), an edit's form opens again with it.
+  function restoreRefused(id) {
+    var sent = pendingTexts[id];
+    delete pendingTexts[id];
+    if (sent) {
+      var field = $(sent.field);
+      if (field && !field.value) { field.value = sent.text; field.focus(); }
+    }
+    var edit = pendingEdits[id];
+    if (edit && edit.text !== undefined) {
+      var li = document.querySelector('.record[data-kind="' + edit.kind + '"][data-id="' + edit.id + '"]');
+      if (li && state === "live") {
+        startEdit(li);
+        var area = li.querySelector(".record__edit textarea");
+        var tier = li.querySelector(".record__edit select");
+        if (area) area.value = edit.text;
+        if (tier && edit.tier) tier.value = String(edit.tier);
+      }
+    }
   }
 
   // --- rendering (text only) -------------------------------------------------------------
@@ -232,13 +260,21 @@
   }
 
   function setState(s) {
+    var was = state;
     state = s;
     root.dataset.state = s;
-    $("state").textContent = t("state-" + s);
+    // data-state-live and the like: the dataset names them stateLive.
+    $("state").textContent = t("state" + s.charAt(0).toUpperCase() + s.slice(1));
+    if (s === "live" && was !== "live") {
+      // The meeting started while this page was open: the server draws the forms for it
+      // (the outbox is in sessionStorage, so nothing unsent is lost).
+      location.reload();
+      return;
+    }
     if (s !== "live") {
-      document.querySelectorAll(".record__actions, .record__edit").forEach(function (el) { el.remove(); });
+      document.querySelectorAll(".record__actions, .record__edit, .chair-controls, #close-form, .review-form").forEach(function (el) { el.remove(); });
       document.querySelectorAll("#compose, #action-form").forEach(function (f) { f.hidden = true; });
-      if (s === "closed") showError(t("closed"));
+      if (s === "closed" && was === "live") showError(t("closed"));
     }
   }
 
@@ -337,6 +373,7 @@
   // --- the socket --------------------------------------------------------------------------
 
   function sendOp(op, args) {
+    clearErrors();  // what was refused before is not about this one
     var id = newId();
     outbox.push({ type: "op", id: id, op: op, args: args });
     saveOutbox();
@@ -359,9 +396,11 @@
     synced = false;
     ws = new WebSocket(proto + location.host + root.dataset.wsPath);
     ws.onopen = function () {
+      lastFrameAt = Date.now();
       ws.send(JSON.stringify({ type: "hello", last_seq: seq }));
     };
     ws.onmessage = function (msg) {
+      lastFrameAt = Date.now();
       var f;
       try { f = JSON.parse(msg.data); } catch (e) { return; }
       switch (f.type) {
@@ -383,25 +422,55 @@
           setConn("connected"); flush();
           break;
         case "ack":
-          settle(f.id); delete pendingEdits[f.id]; break;
+          settle(f.id); delete pendingEdits[f.id]; delete pendingTexts[f.id]; break;
         case "error":
-          if (f.id) settle(f.id);
+          if (f.id) { settle(f.id); restoreRefused(f.id); delete pendingEdits[f.id]; }
           showError(f.message); break;
         case "conflict":
-          settle(f.id); showConflict(f); delete pendingEdits[f.id]; break;
+          settle(f.id); showConflict(f); delete pendingEdits[f.id]; delete pendingTexts[f.id]; break;
         case "presence":
           setPresence(f); break;
       }
     };
-    ws.onclose = function (ev) {
-      synced = false;
-      if (ev.code === 4404 || ev.code === 4401) { setConn("offline"); return; }
-      setConn(navigator.onLine === false ? "offline" : "reconnecting");
-      retry += 1;
-      setTimeout(connect, Math.min(500 * Math.pow(2, retry - 1), 8000));
-    };
+    ws.onclose = function (ev) { closed(ev.code); };
   }
-  window.addEventListener("online", function () { if (!ws || ws.readyState > 1) connect(); });
+
+  var reconnectTimer = null;
+  function closed(code) {
+    synced = false;
+    ws = null;
+    if (code === 4404 || code === 4401) { setConn("offline"); return; }
+    setConn(navigator.onLine === false ? "offline" : "reconnecting");
+    retry += 1;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, Math.min(500 * Math.pow(2, retry - 1), 8000));
+  }
+
+  // Give up a socket at once, without waiting for its closing handshake (which a lost
+  // network never completes), and reconnect as after any close.
+  function abandon() {
+    if (!ws) return;
+    var old = ws;
+    old.onopen = old.onmessage = old.onclose = null;
+    try { old.close(4000); } catch (e) { /* already closing */ }
+    closed(4000);
+  }
+
+  var pingSent = 0;
+  setInterval(function () {
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    var now = Date.now();
+    if (pingSent && lastFrameAt < pingSent && now - pingSent > DEAD_MS) { pingSent = 0; abandon(); return; }
+    if (now - lastFrameAt > IDLE_MS && !(pingSent && lastFrameAt < pingSent)) {
+      pingSent = now;
+      ws.send(JSON.stringify({ type: "ping" }));
+    }
+  }, 1000);
+
+  window.addEventListener("offline", function () { abandon(); setConn("offline"); });
+  window.addEventListener("online", function () {
+    if (!ws) { clearTimeout(reconnectTimer); retry = Math.max(retry, 1); connect(); }
+  });
   // For tests and for people: drop the socket; it reconnects by itself.
   window.otagaiLive = { drop: function () { if (ws) ws.close(4000); }, seq: function () { return seq; } };
 
@@ -414,7 +483,8 @@
       var text = $("compose-text").value;
       if (!text.trim()) return;
       var kind = compose.querySelector('input[name="kind"]:checked').value;
-      sendOp(kind + ".add", { item: parseInt($("compose-item").value, 10), text: text, tier: parseInt($("compose-tier").value, 10) });
+      var id = sendOp(kind + ".add", { item: parseInt($("compose-item").value, 10), text: text, tier: parseInt($("compose-tier").value, 10) });
+      pendingTexts[id] = { field: "compose-text", text: text };
       $("compose-text").value = "";
     });
   }
@@ -441,7 +511,8 @@
       };
       if ($("action-owner-user").value) args.owner_user = parseInt($("action-owner-user").value, 10);
       if ($("action-owner-agency").value) args.owner_agency = parseInt($("action-owner-agency").value, 10);
-      sendOp("action.add", args);
+      var id = sendOp("action.add", args);
+      pendingTexts[id] = { field: "action-title", text: args.title };
       $("action-title").value = "";
     });
   }

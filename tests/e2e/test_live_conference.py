@@ -65,6 +65,7 @@ def test_two_agencies_share_a_live_page(otagai_server, browser):
 
     a.goto(f"{base}/conferences/{conference.pk}/live/")
     a.wait_for_selector("#conn.conn--connected")
+    assert a.locator("#state").inner_text() == "進行中"  # the snapshot's state, in words
     # B must acknowledge the confidentiality statement before any case content.
     b.goto(f"{base}/conferences/{conference.pk}/live/")
     assert b.url.endswith(f"/conferences/{conference.pk}/")
@@ -101,10 +102,10 @@ def test_two_agencies_share_a_live_page(otagai_server, browser):
     b.wait_for_selector(f"text={DURING_DROP}")
     b.wait_for_selector("#conn.conn--connected")
 
-    # B offline: the edit waits in the outbox and is sent on reconnect.
+    # B's network goes: the page says so at once (not when the socket times out), the edit
+    # waits in the outbox and is sent on reconnect.
     ctx_b.set_offline(True)
-    b.evaluate("otagaiLive.drop()")
-    b.wait_for_selector("#conn.conn--offline, #conn.conn--reconnecting")
+    b.wait_for_selector("#conn.conn--offline", timeout=3_000)
     _add_note(b, OFFLINE, "2")
     b.wait_for_selector("#outbox >> text=1")
     ctx_b.set_offline(False)
@@ -189,3 +190,79 @@ def test_preparation_and_feedback_pages_fit_a_phone(otagai_server, browser):
     assert_fits_phone(page)
     assert_no_serious_axe_violations(page, "closed conference detail")
     ctx.close()
+
+
+def test_refused_input_is_given_back_and_the_error_goes_with_the_next(otagai_server, browser):
+    """What the server refuses is back in its field with the reason; nothing saved is lost;
+    the next operation clears the old error."""
+    cast, conference = _live_conference()
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    login(page, otagai_server, "coordinator", PASSWORD)
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/live/")
+    page.wait_for_selector("#conn.conn--connected")
+    _add_note(page, SUPPORT, "2")
+    page.wait_for_selector(f".record >> text={SUPPORT}")
+
+    too_long = "長" * 20_001
+    _add_note(page, too_long, "2")
+    page.wait_for_selector("#live-errors .message--error")
+    assert "20,000" in page.locator("#live-errors").inner_text()
+    assert page.input_value("#compose-text") == too_long
+
+    page.fill("#action-title", "期限の過ぎた役割")
+    page.select_option("#action-owner-user", str(cast.professional.pk))
+    page.fill("#action-due", (timezone.localdate() - dt.timedelta(days=1)).isoformat())
+    page.click("#action-form button[type=submit]")
+    page.wait_for_selector("#live-errors >> text=過去の日付")
+    assert page.input_value("#action-title") == "期限の過ぎた役割"
+
+    page.fill("#compose-text", "短いメモ")
+    page.click("#compose button[type=submit]")
+    page.wait_for_selector(".record >> text=短いメモ")
+    assert page.locator("#live-errors").inner_text() == ""
+    assert page.locator(f".record >> text={SUPPORT}").count() == 1
+    ctx.close()
+
+
+def test_the_page_follows_the_meeting_from_scheduled_to_closed(otagai_server, browser):
+    """A participant waiting on the page of a scheduled meeting gets the forms when the chair
+    starts it, and loses them when the chair closes it; a closed meeting offers the chair no
+    controls, and says why nothing can be written."""
+    cast = make_cast()
+    conference = schedule(cast)
+    acknowledge(conference, cast.coordinator, cast.professional)
+    base = otagai_server.url
+    ctx_a, ctx_b = new_context(browser), new_context(browser)
+    a, b = ctx_a.new_page(), ctx_b.new_page()
+    login(a, otagai_server, "coordinator", PASSWORD)
+    login(b, otagai_server, "professional", PASSWORD)
+
+    b.goto(f"{base}/conferences/{conference.pk}/live/")
+    b.wait_for_selector("#conn.conn--connected")
+    assert b.locator("#state").inner_text() == "開催予定"
+    assert "会議はまだ始まっていません。" in b.locator(".why").inner_text()
+    assert b.locator("#compose").count() == 0
+
+    a.goto(f"{base}/conferences/{conference.pk}/")
+    a.click("text=会議を始める")
+    a.wait_for_selector("#conn.conn--connected")
+    b.wait_for_selector("#compose", state="visible")  # the page drew itself again
+    b.wait_for_selector("#conn.conn--connected")
+    assert b.locator("#state").inner_text() == "進行中"
+
+    a.click("#close-form button[type=submit]")
+    a.wait_for_load_state("networkidle")
+    b.wait_for_selector("#state >> text=終了")
+    b.wait_for_selector("#compose", state="hidden")
+    assert "会議は終了しました" in b.locator("#live-errors").inner_text()
+
+    a.goto(f"{base}/conferences/{conference.pk}/live/")
+    a.wait_for_selector("#conn.conn--connected")
+    assert a.locator("#close-form, .chair-controls, #compose").count() == 0
+    why = a.locator(".why").inner_text()
+    assert "会議は終了しました" in why
+    assert "書き込みはできません" not in why
+    assert_no_serious_axe_violations(a, "closed meeting's live page")
+    ctx_a.close()
+    ctx_b.close()
