@@ -4,6 +4,7 @@ tier filtering, reload, a dropped socket, offline edits; accessible and phone-si
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.utils import timezone
@@ -266,3 +267,34 @@ def test_the_page_follows_the_meeting_from_scheduled_to_closed(otagai_server, br
     assert_no_serious_axe_violations(a, "closed meeting's live page")
     ctx_a.close()
     ctx_b.close()
+
+
+def test_a_socket_that_answers_nothing_is_given_up(otagai_server, browser):
+    """A network lost without the browser noticing: the socket stays open and nothing comes.
+    After 15 s of silence the page pings; unanswered 5 s later it gives the socket up and
+    says it is reconnecting; once the server answers again it is connected (the page's
+    clock is run forward instead of waiting)."""
+    _cast, conference = _live_conference()
+    ctx = new_context(browser)
+    page = ctx.new_page()
+    login(page, otagai_server, "coordinator", PASSWORD)
+    silent = {"on": False}
+
+    def route(ws):  # type: ignore[no-untyped-def]
+        server = ws.connect_to_server()
+        server.on_message(lambda message: None if silent["on"] else ws.send(message))
+        ws.on_message(lambda message: None if silent["on"] else server.send(message))
+
+    page.route_web_socket(re.compile(r"/ws/conferences/"), route)
+    page.clock.install()
+    page.goto(f"{otagai_server.url}/conferences/{conference.pk}/live/")
+    page.wait_for_selector("#conn.conn--connected")
+    silent["on"] = True
+    page.clock.run_for(14_000)
+    assert page.locator("#conn.conn--connected").count() == 1  # quiet is not lost
+    page.clock.run_for(7_000)
+    page.wait_for_selector("#conn.conn--reconnecting")
+    silent["on"] = False
+    page.clock.run_for(30_000)
+    page.wait_for_selector("#conn.conn--connected")
+    ctx.close()
