@@ -293,7 +293,9 @@ class PrepAsk(models.Model):
     """An ask to another department, answered by that agency before the meeting."""
 
     sheet = models.ForeignKey(PrepSheet, on_delete=models.CASCADE, related_name="asks")
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="+", verbose_name=_("agency")
+    )
     tier = models.PositiveSmallIntegerField(_("tier"), choices=Tier.choices, default=Tier.SUPPORT)
     question = models.TextField(_("what is asked"), validators=[MaxLengthValidator(2000)])
     answer = models.TextField(_("answer"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)])

@@ -352,3 +352,16 @@ def test_answer_link_only_for_the_asked_agency(cast, live_conference):
     assert ask.question in coordinator and ask.question in professional
     assert answer_url not in coordinator
     assert f'href="{answer_url}"' in professional
+
+
+def test_prep_ask_form_labels_are_translated(cast, live_conference):
+    """The ask form's agency field had no verbose name: Django made its label from the field's
+    name ("Agency"), which no translation catalogue holds."""
+    link = live_conference.items.get()
+    url = reverse("conferences:prep-edit", args=[live_conference.pk, link.pk])
+    client = cast.client_for("coordinator")
+    ja = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    assert '<label for="id_agency">機関 <span class="required"' in ja
+    assert ">Agency <" not in ja
+    en = client.get(url, headers={"accept-language": "en"}).content.decode()
+    assert '<label for="id_agency">Agency <span class="required"' in en
