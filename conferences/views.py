@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -61,7 +62,7 @@ def conference_create(request: HttpRequest) -> HttpResponse:
     for key in ("kind", "title"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
-    for key in ("cases", "agencies"):
+    for key in ("cases", "agencies", "people"):
         if request.GET.getlist(key):
             initial[key] = request.GET.getlist(key)
     form = ScheduleForm(request.POST or None, cases=cases, initial=initial)
@@ -383,12 +384,15 @@ def move_to_multilayer(request: HttpRequest, pk: int, link_pk: int) -> HttpRespo
         request,
         _("The shares now rest on the person's consent. Schedule the multi-layered meeting."),
     )
-    covered = [a.pk for a in consent.agencies.all()]
-    query = "&".join(
-        [f"kind={Conference.Kind.MULTILAYER}", f"cases={link.case_id}"]
-        + [f"agencies={a}" for a in covered]
+    # The new meeting's form starts from this meeting's invitees the consent covers.
+    agencies, people = services.multilayer_invitees(
+        case=link.case, conference=access.conference, consent=consent
     )
-    del access
+    query = urlencode(
+        [("kind", Conference.Kind.MULTILAYER), ("cases", link.case_id)]
+        + [("agencies", a.pk) for a in agencies]
+        + [("people", p.pk) for p in people]
+    )
     return redirect(f"{reverse('conferences:conference-create')}?{query}")
 
 

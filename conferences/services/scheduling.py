@@ -321,24 +321,50 @@ def new_schedule_token() -> str:
     return uuid.uuid4().hex
 
 
+def _invited(conference: Conference) -> tuple[list[Agency], list[tuple[Any, Agency]]]:
+    """The agencies a conference invites as a whole, and the people it invites in person, each
+    with the agency they attend for."""
+    agencies: list[Agency] = []
+    people: list[tuple[Any, Agency]] = []
+    for invitation in conference.invitations.select_related("agency", "user").order_by("pk"):
+        if invitation.user is None:
+            agencies.append(invitation.agency)
+        else:
+            people.append((invitation.user, invitation.agency))
+    return agencies, people
+
+
 def multilayer_move_status(case: Case, conference: Conference) -> dict[str, Any]:
-    """Whether a case in 支援会議 may move to 重層的支援会議: a valid consent covering the
-    agencies that now share on the 106-6 basis."""
-    members = list(
-        Agency.objects.filter(
-            shares__in=Share.objects.filter(
-                Share.active_q(), case=case, basis=Share.Basis.SUPPORT_MEETING
-            )
-        )
-    )
-    consent, missing = consent_coverage(case, members)
+    """Whether a case in 支援会議 may move to 重層的支援会議 (a valid consent is recorded), and
+    which of this support meeting's invited agencies that consent does not cover: they cannot be
+    invited to the multi-layered meeting until a consent covering them is recorded. Agencies
+    that coordinate the case need no consent (as in `conference_schedule`)."""
+    agencies, people = _invited(conference)
+    coordinating = _coordinating_agencies(case)
+    invited = {a.pk: a for a in [*agencies, *(agency for _person, agency in people)]}
+    needed = [a for a in invited.values() if a.pk not in coordinating]
+    consent, missing = consent_coverage(case, needed)
     return {
         "case": case,
         "consent": consent,
-        "members": members,
-        "missing": missing,
+        "missing": missing if consent is not None else [],
         "possible": consent is not None,
     }
+
+
+def multilayer_invitees(
+    *, case: Case, conference: Conference, consent: Consent
+) -> tuple[list[Agency], list[Any]]:
+    """Whom to invite, by default, to the 重層的支援会議 that follows this 支援会議: its own
+    invitees (agencies as a whole, people in person) whose agency `consent` covers or who
+    coordinate the case. Never anyone the support meeting did not invite: the coordinator may
+    add others, the default does not widen the circle."""
+    agencies, people = _invited(conference)
+    allowed = {a.pk for a in consent.agencies.all()} | _coordinating_agencies(case)
+    return (
+        [a for a in agencies if a.pk in allowed],
+        [person for person, agency in people if agency.pk in allowed],
+    )
 
 
 @transaction.atomic

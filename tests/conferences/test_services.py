@@ -136,6 +136,43 @@ def test_move_to_multilayer_once_consent_is_recorded(cast, housing):
     )
 
 
+def test_move_status_and_invitees_are_this_support_meetings(cast, housing):
+    """What the move reports as not covered, and whom the next meeting invites by default,
+    are this support meeting's invitees: not an earlier meeting's members, nor every agency the
+    consent names. The council coordinates the case and needs no consent."""
+    from django.contrib.auth import get_user_model
+
+    # An earlier support meeting appointed the residents' group; this one does not invite it,
+    # and invites the housing department's officer in person.
+    schedule(cast, agencies=[cast.council, cast.professional_agency, cast.residents_agency])
+    officer = get_user_model().objects.get(username="housing")
+    conference = schedule(cast, agencies=[cast.council, cast.professional_agency], people=[officer])
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, housing, cast.outsider_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    status = services.multilayer_move_status(cast.case, conference)
+    assert status["possible"] and status["consent"] == consent
+    assert status["missing"] == []
+    agencies, people = services.multilayer_invitees(
+        case=cast.case, conference=conference, consent=consent
+    )
+    assert agencies == [cast.council, cast.professional_agency]  # not the outsider agency
+    assert people == [officer]
+    # The earlier meeting: the residents' group is invited there, and not covered.
+    earlier = Conference.objects.exclude(pk=conference.pk).get()
+    status = services.multilayer_move_status(cast.case, earlier)
+    assert [a.name for a in status["missing"]] == ["民生委員協議会"]
+    agencies, people = services.multilayer_invitees(
+        case=cast.case, conference=earlier, consent=consent
+    )
+    assert agencies == [cast.council, cast.professional_agency] and people == []
+
+
 def test_only_coordinators_of_the_case_schedule(cast):
     with pytest.raises(ValidationError):
         schedule(cast, actor=cast.professional)

@@ -365,3 +365,47 @@ def test_prep_ask_form_labels_are_translated(cast, live_conference):
     assert ">Agency <" not in ja
     en = client.get(url, headers={"accept-language": "en"}).content.decode()
     assert '<label for="id_agency">Agency <span class="required"' in en
+
+
+def test_move_to_multilayer_says_who_is_not_covered_and_prefills_only_covered_invitees(cast):
+    """The detail page says the consent is recorded and which of this meeting's agencies it
+    does not cover; after the move the new meeting's form invites this meeting's agencies the
+    consent covers (and the coordinating council), never others the consent happens to name."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.utils import timezone
+
+    from permissions.services import consent_record
+
+    conference = schedule(cast)  # council, professional agency, residents' group
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, cast.outsider_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    client = cast.client_for("coordinator")
+    client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
+    )
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    html = client.get(detail, headers={"accept-language": "en"}).content.decode()
+    assert "A valid consent is recorded for this case" in html
+    said = "The consent does not cover these agencies invited to this support meeting"
+    assert said in html
+    not_covered = html.split(said, 1)[1].split("</ul>", 1)[0]
+    assert "<li>民生委員協議会</li>" in not_covered
+    assert "社協" not in not_covered  # coordinates the case: needs no consent
+    link = conference.items.get()
+    response = client.post(reverse("conferences:move-to-multilayer", args=[conference.pk, link.pk]))
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["kind"] == ["multilayer"] and query["cases"] == [str(cast.case.pk)]
+    assert sorted(query["agencies"]) == sorted(
+        [str(cast.council.pk), str(cast.professional_agency.pk)]
+    )
+    form = client.get(response["Location"]).content.decode()
+    assert f'value="{cast.professional_agency.pk}" id="id_agencies_' in form
+    assert f'value="{cast.outsider_agency.pk}" checked' not in form
