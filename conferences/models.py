@@ -108,6 +108,11 @@ class Conference(models.Model):
     def is_open_for_edits(self) -> bool:
         return self.state in {self.State.SCHEDULED, self.State.LIVE}
 
+    @property
+    def is_closed(self) -> bool:
+        """Over: closed, with or without approved minutes (feedback opens then)."""
+        return self.state in {self.State.CLOSED, self.State.MINUTES_APPROVED}
+
 
 LEGAL_BASIS: dict[str, Any] = {
     Conference.Kind.SUPPORT_MEETING: _("Social Welfare Act art. 106-6 (no consent needed)"),

@@ -341,8 +341,12 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Thank you for your feedback."))
             return redirect("conferences:conference-detail", pk)
+    # Before the meeting is closed the page says when feedback opens instead of offering a
+    # form that the service would refuse.
     return render(
-        request, "conferences/feedback_form.html", {"conference": access.conference, "form": form}
+        request,
+        "conferences/feedback_form.html",
+        {"conference": access.conference, "form": form if access.conference.is_closed else None},
     )
 
 

@@ -192,10 +192,7 @@ def conference_close(*, actor: Any, access: ConferenceAccess) -> Conference:
 def feedback_give(
     *, actor: Any, access: ConferenceAccess, useful: str, role_clear: str, comment: str = ""
 ) -> Feedback:
-    if access.conference.state not in (
-        Conference.State.CLOSED,
-        Conference.State.MINUTES_APPROVED,
-    ):
+    if not access.conference.is_closed:
         raise ValidationError(_("Feedback opens when the meeting is closed."))
     if not access.attended:
         raise ValidationError(_("Only those who attended give feedback."))

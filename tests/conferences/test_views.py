@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -262,11 +264,21 @@ def test_dashboard_lists_upcoming_conferences(cast):
 
 
 def test_feedback_after_closing(cast, live_conference):
+    from conferences.models import Feedback
+
     client = cast.client_for("professional")
     url = reverse("conferences:feedback", args=[live_conference.pk])
-    assert client.get(url).status_code == 200
-    response = client.post(url, {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"})
-    assert response.status_code == 200  # not closed yet: the form shows the error
+    # Not closed yet: the page says when feedback opens, and offers no form.
+    page = client.get(url, headers={"accept-language": "en"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Feedback opens when the meeting is closed." in html
+    assert 'name="useful"' not in html and "<form" not in html.split("<main", 1)[-1]
+    answers = {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"}
+    response = client.post(url, answers, headers={"accept-language": "en"})
+    assert response.status_code == 200  # and the server still refuses it
+    assert "Feedback opens when the meeting is closed." in response.content.decode()
+    assert not Feedback.objects.exists()
     cast.client_for("coordinator").post(
         reverse("conferences:conference-close", args=[live_conference.pk])
     )
@@ -409,3 +421,26 @@ def test_move_to_multilayer_says_who_is_not_covered_and_prefills_only_covered_in
     form = client.get(response["Location"]).content.decode()
     assert f'value="{cast.professional_agency.pk}" id="id_agencies_' in form
     assert f'value="{cast.outsider_agency.pk}" checked' not in form
+
+
+def test_feedback_radios_offer_only_the_answers_and_require_one(cast, live_conference):
+    """No blank radio button ("― 選んでください ―"); an unanswered question gets a clear error."""
+    from conferences.models import Feedback
+
+    cast.client_for("coordinator").post(
+        reverse("conferences:conference-close", args=[live_conference.pk])
+    )
+    client = cast.client_for("professional")
+    url = reverse("conferences:feedback", args=[live_conference.pk])
+    html = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    for name in ("useful", "role_clear"):
+        values = re.findall(rf'name="{name}" value="([^"]*)"', html)
+        assert values == ["yes", "partly", "no"], name
+    assert "選んでください" not in html
+    response = client.post(
+        url, {"useful": "yes", "comment": "x"}, headers={"accept-language": "en"}
+    )
+    assert response.status_code == 200 and not Feedback.objects.exists()
+    errors = response.context["form"].errors
+    assert errors["role_clear"] == ["Choose one of the answers."] and "useful" not in errors
+    assert "Choose one of the answers." in response.content.decode()
