@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from conferences import services
 from conferences.models import AgendaItem, Conference, Participant
@@ -101,6 +102,85 @@ def test_withdrawn_consent_blocks_a_multilayer_meeting(cast):
             kind=Conference.Kind.MULTILAYER,
             agencies=[cast.council, cast.professional_agency],
         )
+
+
+def test_multilayer_says_when_an_agencys_consent_expired_or_was_withdrawn(cast, housing):
+    """An agency a consent covered until it expired or was withdrawn is told so, with the day;
+    an agency no consent ever covered keeps the plain "does not cover"."""
+    from django.utils import translation
+
+    from permissions.models import Consent
+    from permissions.services import consent_withdraw
+
+    today = timezone.localdate()
+    ended = today - dt.timedelta(days=35)
+    expired = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[housing],
+        tier=Tier.SUPPORT,
+        given_on=today - dt.timedelta(days=400),
+        method="written",
+    )
+    Consent.objects.filter(pk=expired.pk).update(expires_on=ended)
+    withdrawn = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.residents_agency],
+        tier=Tier.WATCH,
+        given_on=today - dt.timedelta(days=10),
+        method="verbal",
+    )
+    consent_withdraw(actor=cast.coordinator, consent=withdrawn)
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=today,
+        method="written",
+    )
+    stranger = AgencyFactory(name="消費生活センター")
+    invited = [cast.council, cast.professional_agency, housing, cast.residents_agency, stranger]
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
+        schedule(cast, kind=Conference.Kind.MULTILAYER, agencies=invited)
+    with translation.override("en"):
+        on, until = date_format(today), date_format(ended)  # "Nov. 28, 2026"
+    messages = exc.value.message_dict["agencies"]
+    assert messages == [
+        f"The consent for 山﨑さん世帯 that covered 民生委員協議会 was withdrawn on {on}. "
+        "Record a new consent that covers them, or do not invite them.",
+        f"The consent for 山﨑さん世帯 that covered 住宅課 was valid until {until} and has "
+        "expired. Record a new consent that covers them, or do not invite them.",
+        "The consent for 山﨑さん世帯 does not cover: 消費生活センター. Record a consent that "
+        "covers them, or do not invite them.",
+    ]
+    assert not Conference.objects.exists()
+
+
+def test_multilayer_without_any_valid_consent_also_says_which_expired(cast, housing):
+    from permissions.models import Consent
+
+    today = timezone.localdate()
+    expired = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, housing],
+        tier=Tier.SUPPORT,
+        given_on=today - dt.timedelta(days=400),
+        method="written",
+    )
+    Consent.objects.filter(pk=expired.pk).update(expires_on=today - dt.timedelta(days=1))
+    with pytest.raises(ValidationError) as exc:
+        schedule(
+            cast,
+            kind=Conference.Kind.MULTILAYER,
+            agencies=[cast.council, cast.professional_agency, housing],
+        )
+    errors = exc.value.message_dict
+    assert len(errors["cases"]) == 1  # no valid consent at all
+    assert len(errors["agencies"]) == 1
+    assert "ケアプランセンター、住宅課" in errors["agencies"][0]
 
 
 def test_move_to_multilayer_once_consent_is_recorded(cast, housing):
