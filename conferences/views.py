@@ -157,7 +157,11 @@ def conference_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     if request.POST.get("agree") != "yes":
         messages.error(request, _("Tick the box to acknowledge the confidentiality statement."))
         return redirect("conferences:conference-detail", pk)
-    services.conference_acknowledge(actor=request.user, access=access)
+    try:
+        services.conference_acknowledge(actor=request.user, access=access)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("conferences:conference-detail", pk)
     return redirect("conferences:conference-live", pk)
 
 

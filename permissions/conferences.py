@@ -99,6 +99,13 @@ class ConferenceAccess:
             return self.attended
         raise ValueError(f"unknown action {action!r}")
 
+    @property
+    def may_acknowledge(self) -> bool:
+        """The confidentiality statement is acknowledged before or during the meeting, never
+        after it: an acknowledgement counts as attendance, and would open the record of a
+        meeting the reader took no part in."""
+        return self.conference.is_open_for_edits
+
     def may_edit_prep(self, case_id: int) -> bool:
         # 準備シート: the case's lead coordinator, before the meeting is closed.
         return case_id in self.lead_of and self.conference.is_open_for_edits

@@ -412,3 +412,22 @@ def test_multilayer_meeting_does_not_start_once_consent_is_withdrawn(cast):
     assert "山﨑さん世帯" in str(exc.value)
     conference.refresh_from_db()
     assert conference.state == Conference.State.SCHEDULED
+
+
+def test_no_acknowledgement_once_the_meeting_is_closed(cast):
+    """An acknowledgement counts as attendance and opens the record: not after the meeting."""
+    conference = make_live(cast)
+    late = MembershipFactory(user=UserFactory(username="late"), agency=cast.professional_agency)
+    # Read before the close, as a live socket's access is: the service reads the state again.
+    before = conference_access(late.user, conference)
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.conference_acknowledge(actor=late.user, access=before)
+    assert exc.value.code == "closed"
+    assert not Participant.objects.filter(conference=conference, user=late.user).exists()
+    assert not conference_access(late.user, conference).acknowledged
+    # Someone who acknowledged in time is not refused again.
+    again = conference_access(cast.professional, conference)
+    assert services.conference_acknowledge(actor=cast.professional, access=again).acknowledged_at

@@ -444,3 +444,40 @@ def test_feedback_radios_offer_only_the_answers_and_require_one(cast, live_confe
     errors = response.context["form"].errors
     assert errors["role_clear"] == ["Choose one of the answers."] and "useful" not in errors
     assert "Choose one of the answers." in response.content.decode()
+
+
+def test_closed_meeting_says_what_to_do_instead_of_asking_for_an_acknowledgement(cast):
+    """Acknowledging is possible before or during a meeting, not after it: a member who never
+    acknowledged is told so, and where to turn, instead of being asked for an acknowledgement
+    the page cannot take; the server refuses one too."""
+    from conferences import services
+    from conferences.models import Participant
+    from tests.conferences.conftest import acknowledge
+
+    conference = schedule(cast)
+    acknowledge(conference, cast.coordinator)
+    chair = conference_access(cast.coordinator, conference)
+    services.conference_start(actor=cast.coordinator, access=chair)
+    services.conference_close(actor=cast.coordinator, access=chair)
+    client = cast.client_for("professional")
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    html = client.get(detail, headers={"accept-language": "en"}).content.decode()
+    assert "This meeting is closed and you did not acknowledge" in html
+    assert "ask the chair (佐藤 美咲) for your agency's copy" in html
+    assert f'href="{reverse("dashboard")}"' in html
+    assert "conference-acknowledge" not in html and 'name="agree"' not in html
+    assert "Before any case content is shown" not in html
+    response = client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]),
+        {"agree": "yes"},
+        headers={"accept-language": "en"},
+        follow=True,
+    )
+    assert response.redirect_chain == [(detail, 302)]
+    assert "can no longer be acknowledged" in response.content.decode()
+    assert not Participant.objects.filter(
+        conference=conference, user=cast.professional, acknowledged_at__isnull=False
+    ).exists()
+    assert client.get(reverse("conferences:conference-live", args=[conference.pk]))["Location"] == (
+        detail
+    )
