@@ -205,10 +205,21 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "default_tier": min(Tier.SUPPORT, max_tier),
             "people": people,
             "agencies": agencies,
+            "read_only_notice": _read_only_notice(access),
             "ws_path": f"/ws/conferences/{access.conference.pk}/",
             "not_done_reasons": ActionItem.NotDoneReason.choices,
         },
     )
+
+
+def _read_only_notice(access: ConferenceAccess) -> str:
+    """What the live page says to a reader who may write nothing, and why ("" for a writer)."""
+    reason = access.read_only_reason()
+    if reason == "closed":
+        return _("The meeting is closed: no more changes.")
+    if reason == "read_only":
+        return _("Your agency may read this meeting but not write in it.")
+    return ""
 
 
 @login_required

@@ -99,6 +99,16 @@ class ConferenceAccess:
             return self.attended
         raise ValueError(f"unknown action {action!r}")
 
+    def read_only_reason(self) -> str | None:
+        """Why this reader may write nothing in the meeting: "closed" (nobody writes in a
+        closed meeting, whatever their agency's share allows, so it comes first) or
+        "read_only" (their agency reads it but does not write); None when they may write."""
+        if not self.conference.is_open_for_edits:
+            return "closed"
+        if self.allows("write"):
+            return None
+        return "read_only"
+
     @property
     def may_acknowledge(self) -> bool:
         """The confidentiality statement is acknowledged before or during the meeting, never

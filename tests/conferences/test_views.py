@@ -481,3 +481,24 @@ def test_closed_meeting_says_what_to_do_instead_of_asking_for_an_acknowledgement
     assert client.get(reverse("conferences:conference-live", args=[conference.pk]))["Location"] == (
         detail
     )
+
+
+def test_live_page_says_a_closed_meeting_is_closed_not_that_the_agency_may_not_write(
+    cast, live_conference
+):
+    """The read-only notice's reason: a closed meeting comes first, for the chair too; a
+    read-only agency in an open one is told it reads only; a writer gets none.
+    (conference_live.html shows `read_only_notice` where it said the agency's reason.)"""
+    url = reverse("conferences:conference-live", args=[live_conference.pk])
+
+    def notice(who: str) -> str:
+        response = cast.client_for(who).get(url, headers={"accept-language": "en"})
+        return response.context["read_only_notice"]
+
+    assert notice("resident") == "Your agency may read this meeting but not write in it."
+    assert notice("professional") == notice("coordinator") == ""
+    cast.client_for("coordinator").post(
+        reverse("conferences:conference-close", args=[live_conference.pk])
+    )
+    for who in ("coordinator", "professional", "resident"):
+        assert notice(who) == "The meeting is closed: no more changes.", who
