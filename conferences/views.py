@@ -217,6 +217,8 @@ def _read_only_notice(access: ConferenceAccess) -> str:
     reason = access.read_only_reason()
     if reason == "closed":
         return _("The meeting is closed: no more changes.")
+    if reason == "not_started":
+        return _("The meeting has not started yet.")
     if reason == "read_only":
         return _("Your agency may read this meeting but not write in it.")
     return ""

@@ -100,11 +100,14 @@ class ConferenceAccess:
         raise ValueError(f"unknown action {action!r}")
 
     def read_only_reason(self) -> str | None:
-        """Why this reader may write nothing in the meeting: "closed" (nobody writes in a
-        closed meeting, whatever their agency's share allows, so it comes first) or
-        "read_only" (their agency reads it but does not write); None when they may write."""
-        if not self.conference.is_open_for_edits:
+        """Why this reader may write nothing on the live page now. The meeting's state comes
+        first, whatever their agency's share allows: "closed", "not_started" (live writes wait
+        for the start, `conferences.live.checks.live`); then "read_only" (their agency reads
+        the meeting but does not write). None when they may write."""
+        if self.conference.is_closed:
             return "closed"
+        if not self.conference.is_live:
+            return "not_started"
         if self.allows("write"):
             return None
         return "read_only"

@@ -11,7 +11,7 @@ from conferences import live
 from conferences.models import Conference, PrepAsk
 from permissions.conferences import conference_access
 from permissions.models import Tier
-from tests.conferences.conftest import make_live, schedule
+from tests.conferences.conftest import acknowledge, make_live, schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -452,7 +452,6 @@ def test_closed_meeting_says_what_to_do_instead_of_asking_for_an_acknowledgement
     the page cannot take; the server refuses one too."""
     from conferences import services
     from conferences.models import Participant
-    from tests.conferences.conftest import acknowledge
 
     conference = schedule(cast)
     acknowledge(conference, cast.coordinator)
@@ -486,15 +485,18 @@ def test_closed_meeting_says_what_to_do_instead_of_asking_for_an_acknowledgement
 def test_live_page_says_a_closed_meeting_is_closed_not_that_the_agency_may_not_write(
     cast, live_conference
 ):
-    """The read-only notice's reason: a closed meeting comes first, for the chair too; a
-    read-only agency in an open one is told it reads only; a writer gets none.
-    (conference_live.html shows `read_only_notice` where it said the agency's reason.)"""
-    url = reverse("conferences:conference-live", args=[live_conference.pk])
+    """The read-only notice's reason: the meeting's state comes first (closed, not started),
+    for the chair too; a read-only agency in a live one is told it reads only; a writer gets
+    none. (conference_live.html may show `read_only_notice` as its reason.)"""
 
-    def notice(who: str) -> str:
+    def notice(who: str, conference: Conference = live_conference) -> str:
+        url = reverse("conferences:conference-live", args=[conference.pk])
         response = cast.client_for(who).get(url, headers={"accept-language": "en"})
         return response.context["read_only_notice"]
 
+    scheduled = schedule(cast)
+    acknowledge(scheduled, cast.coordinator)
+    assert notice("coordinator", scheduled) == "The meeting has not started yet."
     assert notice("resident") == "Your agency may read this meeting but not write in it."
     assert notice("professional") == notice("coordinator") == ""
     cast.client_for("coordinator").post(
