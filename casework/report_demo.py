@@ -3,12 +3,16 @@ and community issues (地域課題) that every section shows counts above the th
 
 Idempotent: every row is found by a fixed label or token before it is created. The cases
 carry no names, members or free text and are shared with no agency, so they never appear in
-case lists; they only add to the counts.
+case lists; they only add to the counts. The past meetings are held as real ones were: the
+demo coordinator's agency invited, and she chaired them, having acknowledged their
+confidentiality statement, so their pages are those of a closed meeting she attended (their
+cases stay unshared: the page shows no case of them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
@@ -29,7 +33,13 @@ COVERAGE = ["not_covered", "not_covered", "not_covered", "partly", "covered"]
 
 
 def seed_report_demo() -> dict[str, int]:
-    from conferences.models import ActionItem, CommunityIssue, Conference, ConferenceCase
+    from conferences.models import (
+        DEFAULT_STATEMENT,
+        ActionItem,
+        CommunityIssue,
+        Conference,
+        ConferenceCase,
+    )
 
     coordinator = get_user_model().objects.filter(username="coordinator").first()
     areas = list(Area.objects.filter(parent__isnull=True).order_by("order", "pk")[:3])
@@ -63,6 +73,7 @@ def seed_report_demo() -> dict[str, int]:
         token = f"report-demo-{i + 1:02d}"
         conference = Conference.objects.filter(schedule_token=token).first()
         if conference is not None:
+            _seat_chair(conference, coordinator)  # a demo database seeded before they were
             continue
         Concern.objects.create(
             reporter=coordinator,
@@ -82,7 +93,9 @@ def seed_report_demo() -> dict[str, int]:
             started_at=starts,
             closed_at=starts + dt.timedelta(hours=1),
             schedule_token=token,
+            confidentiality_statement=str(DEFAULT_STATEMENT),
         )
+        _seat_chair(conference, coordinator)
         ConferenceCase.objects.create(conference=conference, case=case)
         CommunityIssue.objects.create(
             conference=conference, topic=TOPICS[i % 3], area=case.life_area, tagged_by=coordinator
@@ -102,3 +115,27 @@ def seed_report_demo() -> dict[str, int]:
                 updated_at=starts,
             )
     return {"report_cases": Case.objects.filter(label__startswith="統計デモ").count()}
+
+
+def _seat_chair(conference: Any, chair: Any) -> None:
+    """The chair's agency invited, and the chair present: confidentiality acknowledged and
+    joined when the meeting started (as `conference_acknowledge` and the live page record it)."""
+    from conferences.models import DEFAULT_STATEMENT, Invitation, Participant
+
+    membership = chair.memberships.order_by("pk").first()
+    if membership is None:
+        return
+    if not conference.confidentiality_statement:
+        conference.confidentiality_statement = str(DEFAULT_STATEMENT)
+        conference.save(update_fields=["confidentiality_statement"])
+    Invitation.objects.get_or_create(conference=conference, agency=membership.agency, user=None)
+    Participant.objects.get_or_create(
+        conference=conference,
+        user=chair,
+        defaults={
+            "agency": membership.agency,
+            "acknowledged_at": conference.started_at,
+            "joined_at": conference.started_at,
+            "statement_ack": conference.confidentiality_statement,
+        },
+    )

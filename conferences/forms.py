@@ -148,6 +148,9 @@ class ApologyForm(forms.Form):
     note = forms.CharField(label=_("Note (optional)"), max_length=300, required=False)
 
 
+ANSWERED = ("useful", "role_clear")  # the feedback's questions answered with radio buttons
+
+
 class FeedbackForm(forms.ModelForm):
     class Meta:
         model = Feedback
@@ -157,6 +160,15 @@ class FeedbackForm(forms.ModelForm):
             "role_clear": forms.RadioSelect,
             "comment": forms.Textarea(attrs={"rows": 3}),
         }
+        error_messages = {name: {"required": _("Choose one of the answers.")} for name in ANSWERED}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The model fields have no default, so Django puts a blank choice first; as a radio
+        # button it would be an answer of its own ("― 選んでください ―"). The questions stay
+        # required: an unanswered one gets the error above.
+        for name in ANSWERED:
+            self.fields[name].choices = Feedback.Answer.choices
 
 
 class CommunityIssueForm(forms.Form):

@@ -108,6 +108,11 @@ class Conference(models.Model):
     def is_open_for_edits(self) -> bool:
         return self.state in {self.State.SCHEDULED, self.State.LIVE}
 
+    @property
+    def is_closed(self) -> bool:
+        """Over: closed, with or without approved minutes (feedback opens then)."""
+        return self.state in {self.State.CLOSED, self.State.MINUTES_APPROVED}
+
 
 LEGAL_BASIS: dict[str, Any] = {
     Conference.Kind.SUPPORT_MEETING: _("Social Welfare Act art. 106-6 (no consent needed)"),
@@ -293,7 +298,9 @@ class PrepAsk(models.Model):
     """An ask to another department, answered by that agency before the meeting."""
 
     sheet = models.ForeignKey(PrepSheet, on_delete=models.CASCADE, related_name="asks")
-    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="+")
+    agency = models.ForeignKey(
+        Agency, on_delete=models.PROTECT, related_name="+", verbose_name=_("agency")
+    )
     tier = models.PositiveSmallIntegerField(_("tier"), choices=Tier.choices, default=Tier.SUPPORT)
     question = models.TextField(_("what is asked"), validators=[MaxLengthValidator(2000)])
     answer = models.TextField(_("answer"), blank=True, validators=[MaxLengthValidator(MAX_TEXT)])

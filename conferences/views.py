@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -61,7 +62,7 @@ def conference_create(request: HttpRequest) -> HttpResponse:
     for key in ("kind", "title"):
         if request.GET.get(key):
             initial[key] = request.GET[key]
-    for key in ("cases", "agencies"):
+    for key in ("cases", "agencies", "people"):
         if request.GET.getlist(key):
             initial[key] = request.GET.getlist(key)
     form = ScheduleForm(request.POST or None, cases=cases, initial=initial)
@@ -156,7 +157,11 @@ def conference_acknowledge(request: HttpRequest, pk: int) -> HttpResponse:
     if request.POST.get("agree") != "yes":
         messages.error(request, _("Tick the box to acknowledge the confidentiality statement."))
         return redirect("conferences:conference-detail", pk)
-    services.conference_acknowledge(actor=request.user, access=access)
+    try:
+        services.conference_acknowledge(actor=request.user, access=access)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("conferences:conference-detail", pk)
     return redirect("conferences:conference-live", pk)
 
 
@@ -200,10 +205,23 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "default_tier": min(Tier.SUPPORT, max_tier),
             "people": people,
             "agencies": agencies,
+            "read_only_notice": _read_only_notice(access),
             "ws_path": f"/ws/conferences/{access.conference.pk}/",
             "not_done_reasons": ActionItem.NotDoneReason.choices,
         },
     )
+
+
+def _read_only_notice(access: ConferenceAccess) -> str:
+    """What the live page says to a reader who may write nothing, and why ("" for a writer)."""
+    reason = access.read_only_reason()
+    if reason == "closed":
+        return _("The meeting is closed: no more changes.")
+    if reason == "not_started":
+        return _("The meeting has not started yet.")
+    if reason == "read_only":
+        return _("Your agency may read this meeting but not write in it.")
+    return ""
 
 
 @login_required
@@ -340,8 +358,12 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Thank you for your feedback."))
             return redirect("conferences:conference-detail", pk)
+    # Before the meeting is closed the page says when feedback opens instead of offering a
+    # form that the service would refuse.
     return render(
-        request, "conferences/feedback_form.html", {"conference": access.conference, "form": form}
+        request,
+        "conferences/feedback_form.html",
+        {"conference": access.conference, "form": form if access.conference.is_closed else None},
     )
 
 
@@ -383,12 +405,15 @@ def move_to_multilayer(request: HttpRequest, pk: int, link_pk: int) -> HttpRespo
         request,
         _("The shares now rest on the person's consent. Schedule the multi-layered meeting."),
     )
-    covered = [a.pk for a in consent.agencies.all()]
-    query = "&".join(
-        [f"kind={Conference.Kind.MULTILAYER}", f"cases={link.case_id}"]
-        + [f"agencies={a}" for a in covered]
+    # The new meeting's form starts from this meeting's invitees the consent covers.
+    agencies, people = services.multilayer_invitees(
+        case=link.case, conference=access.conference, consent=consent
     )
-    del access
+    query = urlencode(
+        [("kind", Conference.Kind.MULTILAYER), ("cases", link.case_id)]
+        + [("agencies", a.pk) for a in agencies]
+        + [("people", p.pk) for p in people]
+    )
     return redirect(f"{reverse('conferences:conference-create')}?{query}")
 
 

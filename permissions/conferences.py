@@ -99,6 +99,26 @@ class ConferenceAccess:
             return self.attended
         raise ValueError(f"unknown action {action!r}")
 
+    def read_only_reason(self) -> str | None:
+        """Why this reader may write nothing on the live page now. The meeting's state comes
+        first, whatever their agency's share allows: "closed", "not_started" (live writes wait
+        for the start, `conferences.live.checks.live`); then "read_only" (their agency reads
+        the meeting but does not write). None when they may write."""
+        if self.conference.is_closed:
+            return "closed"
+        if not self.conference.is_live:
+            return "not_started"
+        if self.allows("write"):
+            return None
+        return "read_only"
+
+    @property
+    def may_acknowledge(self) -> bool:
+        """The confidentiality statement is acknowledged before or during the meeting, never
+        after it: an acknowledgement counts as attendance, and would open the record of a
+        meeting the reader took no part in."""
+        return self.conference.is_open_for_edits
+
     def may_edit_prep(self, case_id: int) -> bool:
         # 準備シート: the case's lead coordinator, before the meeting is closed.
         return case_id in self.lead_of and self.conference.is_open_for_edits

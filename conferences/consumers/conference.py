@@ -18,6 +18,7 @@ from typing import Any
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import trans_real
@@ -205,7 +206,11 @@ class ConferenceConsumer(
             await self._resync(max(after, 0))
         elif kind == "acknowledge":
             if not self.joined:
-                await db.run(self.user, db.acknowledge, self.user, self.access, self.lang)
+                try:
+                    await db.run(self.user, db.acknowledge, self.user, self.access, self.lang)
+                except ValidationError as exc:  # the meeting is closed
+                    await self._error(None, "closed", " ".join(exc.messages))
+                    return
                 if self.pending_seq is None:
                     self.pending_seq = 0
                 await self._join()

@@ -25,6 +25,7 @@ from conferences.services.scheduling import (
     case_move_to_multilayer,
     conference_schedule,
     consent_coverage,
+    multilayer_invitees,
     multilayer_move_status,
     new_schedule_token,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "consent_coverage",
     "consent_problems",
     "feedback_give",
+    "multilayer_invitees",
     "multilayer_move_status",
     "new_schedule_token",
     "participant_joined",

@@ -89,9 +89,20 @@ def _participant(access: ConferenceAccess) -> Participant:
 
 @transaction.atomic
 def conference_acknowledge(*, actor: Any, access: ConferenceAccess) -> Participant:
-    """The confidentiality statement, acknowledged (with time) before any case content."""
+    """The confidentiality statement, acknowledged (with time) before any case content; not
+    once the meeting is closed (`ConferenceAccess.may_acknowledge`)."""
     p = _participant(access)
     if p.acknowledged_at is None:
+        # The state as committed, not as the caller read it (a live socket's access is older).
+        access.conference.refresh_from_db(fields=["state"])
+        if not access.may_acknowledge:
+            raise ValidationError(
+                _(
+                    "This meeting is closed: its confidentiality statement can no longer be "
+                    "acknowledged."
+                ),
+                code="closed",
+            )
         p.acknowledged_at = timezone.now()
         p.statement_ack = access.conference.confidentiality_statement
         p.apologies = False
@@ -192,10 +203,7 @@ def conference_close(*, actor: Any, access: ConferenceAccess) -> Conference:
 def feedback_give(
     *, actor: Any, access: ConferenceAccess, useful: str, role_clear: str, comment: str = ""
 ) -> Feedback:
-    if access.conference.state not in (
-        Conference.State.CLOSED,
-        Conference.State.MINUTES_APPROVED,
-    ):
+    if not access.conference.is_closed:
         raise ValidationError(_("Feedback opens when the meeting is closed."))
     if not access.attended:
         raise ValidationError(_("Only those who attended give feedback."))

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from conferences.models import (
@@ -76,6 +77,44 @@ def consent_coverage(case: Case, agencies: Sequence[Agency]) -> tuple[Consent | 
         if best is None or len(missing) < len(best_missing):
             best, best_missing = consent, missing
     return best, best_missing
+
+
+def lapsed_coverage(case: Case, agencies: Sequence[Agency]) -> list[tuple[Consent, list[Agency]]]:
+    """Of `agencies`, those a consent of `case` covered that has since expired or been
+    withdrawn, grouped by that consent (the latest one that covered each agency). Agencies no
+    consent ever covered are not in it."""
+    wanted = {a.pk: a for a in agencies}
+    by_consent: dict[int, tuple[Consent, list[Agency]]] = {}
+    seen: set[int] = set()
+    for consent in Consent.objects.filter(case=case).prefetch_related("agencies"):  # newest first
+        if consent.state() not in ("expired", "withdrawn"):
+            continue
+        for agency in consent.agencies.all():
+            if agency.pk in wanted and agency.pk not in seen:
+                seen.add(agency.pk)
+                by_consent.setdefault(consent.pk, (consent, []))[1].append(wanted[agency.pk])
+    return list(by_consent.values())
+
+
+def lapsed_message(case: Case, consent: Consent, agencies: Sequence[Agency]) -> str:
+    """Why a consent of `case` no longer covers `agencies`: expired (with its last valid day)
+    or withdrawn (with the day), in the current language."""
+    names = "、".join(a.name for a in agencies)
+    if consent.withdrawn_at is not None:
+        return _(
+            "The consent for %(case)s that covered %(agencies)s was withdrawn on %(date)s. "
+            "Record a new consent that covers them, or do not invite them."
+        ) % {
+            "case": case.label,
+            "agencies": names,
+            "date": date_format(timezone.localdate(consent.withdrawn_at)),
+        }
+    if consent.expires_on is not None:
+        return _(
+            "The consent for %(case)s that covered %(agencies)s was valid until %(date)s and "
+            "has expired. Record a new consent that covers them, or do not invite them."
+        ) % {"case": case.label, "agencies": names, "date": date_format(consent.expires_on)}
+    raise ValueError(f"consent {consent.pk} has neither expired nor been withdrawn")
 
 
 def _coordinating_agencies(case: Case) -> set[int]:
@@ -166,14 +205,21 @@ def conference_schedule(
                     )
                     % {"case": item.case.label},
                 )
-            elif missing:
+            # An agency a consent covered until it expired or was withdrawn is told apart
+            # from one no consent ever covered.
+            lapsed = lapsed_coverage(item.case, missing) if needed else []
+            for old_consent, agencies_of in lapsed:
+                err("agencies", lapsed_message(item.case, old_consent, agencies_of))
+            lapsed_ids = {a.pk for _consent, agencies_of in lapsed for a in agencies_of}
+            never = [a for a in missing if a.pk not in lapsed_ids]
+            if consent is not None and never:
                 err(
                     "agencies",
                     _(
                         "The consent for %(case)s does not cover: %(agencies)s. Record a "
                         "consent that covers them, or do not invite them."
                     )
-                    % {"case": item.case.label, "agencies": "、".join(a.name for a in missing)},
+                    % {"case": item.case.label, "agencies": "、".join(a.name for a in never)},
                 )
             consents[item.case.pk] = consent
     elif kind in (Conference.Kind.COMMUNITY_CARE, Conference.Kind.NEEDY):
@@ -321,24 +367,50 @@ def new_schedule_token() -> str:
     return uuid.uuid4().hex
 
 
+def _invited(conference: Conference) -> tuple[list[Agency], list[tuple[Any, Agency]]]:
+    """The agencies a conference invites as a whole, and the people it invites in person, each
+    with the agency they attend for."""
+    agencies: list[Agency] = []
+    people: list[tuple[Any, Agency]] = []
+    for invitation in conference.invitations.select_related("agency", "user").order_by("pk"):
+        if invitation.user is None:
+            agencies.append(invitation.agency)
+        else:
+            people.append((invitation.user, invitation.agency))
+    return agencies, people
+
+
 def multilayer_move_status(case: Case, conference: Conference) -> dict[str, Any]:
-    """Whether a case in 支援会議 may move to 重層的支援会議: a valid consent covering the
-    agencies that now share on the 106-6 basis."""
-    members = list(
-        Agency.objects.filter(
-            shares__in=Share.objects.filter(
-                Share.active_q(), case=case, basis=Share.Basis.SUPPORT_MEETING
-            )
-        )
-    )
-    consent, missing = consent_coverage(case, members)
+    """Whether a case in 支援会議 may move to 重層的支援会議 (a valid consent is recorded), and
+    which of this support meeting's invited agencies that consent does not cover: they cannot be
+    invited to the multi-layered meeting until a consent covering them is recorded. Agencies
+    that coordinate the case need no consent (as in `conference_schedule`)."""
+    agencies, people = _invited(conference)
+    coordinating = _coordinating_agencies(case)
+    invited = {a.pk: a for a in [*agencies, *(agency for _person, agency in people)]}
+    needed = [a for a in invited.values() if a.pk not in coordinating]
+    consent, missing = consent_coverage(case, needed)
     return {
         "case": case,
         "consent": consent,
-        "members": members,
-        "missing": missing,
+        "missing": missing if consent is not None else [],
         "possible": consent is not None,
     }
+
+
+def multilayer_invitees(
+    *, case: Case, conference: Conference, consent: Consent
+) -> tuple[list[Agency], list[Any]]:
+    """Whom to invite, by default, to the 重層的支援会議 that follows this 支援会議: its own
+    invitees (agencies as a whole, people in person) whose agency `consent` covers or who
+    coordinate the case. Never anyone the support meeting did not invite: the coordinator may
+    add others, the default does not widen the circle."""
+    agencies, people = _invited(conference)
+    allowed = {a.pk for a in consent.agencies.all()} | _coordinating_agencies(case)
+    return (
+        [a for a in agencies if a.pk in allowed],
+        [person for person, agency in people if agency.pk in allowed],
+    )
 
 
 @transaction.atomic

@@ -141,6 +141,33 @@ async def test_no_content_before_confidentiality_acknowledgement(cast):
     await c.close()
 
 
+async def test_no_acknowledgement_over_the_socket_once_the_meeting_is_closed(cast):
+    from conferences import services
+    from permissions.conferences import conference_access
+
+    def closed_without_the_professional() -> Any:
+        conference = schedule(cast)
+        services.conference_acknowledge(
+            actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+        )
+        chair = conference_access(cast.coordinator, conference)
+        services.conference_start(actor=cast.coordinator, access=chair)
+        services.conference_close(actor=cast.coordinator, access=chair)
+        return conference
+
+    conference = await database_sync_to_async(closed_without_the_professional)()
+    c = Client(conference.pk, cast.professional, lang="en")
+    ok, _ = await c.connect()
+    assert ok
+    assert (await c.recv())["type"] == "ack_required"
+    await c.send({"type": "acknowledge"})
+    err = await c.until("error")
+    assert err["code"] == "closed" and "can no longer be acknowledged" in err["message"]
+    assert await c.drain() == []
+    assert not any("山﨑" in r for r in c.raw)
+    await c.close()
+
+
 async def test_read_only_agency_cannot_write(live, cast):
     c = await joined(live, cast.resident)
     await c.op("note.add", item=await first_item(live), text="書けないはず", tier=1)

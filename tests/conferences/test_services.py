@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from conferences import services
 from conferences.models import AgendaItem, Conference, Participant
@@ -103,6 +104,85 @@ def test_withdrawn_consent_blocks_a_multilayer_meeting(cast):
         )
 
 
+def test_multilayer_says_when_an_agencys_consent_expired_or_was_withdrawn(cast, housing):
+    """An agency a consent covered until it expired or was withdrawn is told so, with the day;
+    an agency no consent ever covered keeps the plain "does not cover"."""
+    from django.utils import translation
+
+    from permissions.models import Consent
+    from permissions.services import consent_withdraw
+
+    today = timezone.localdate()
+    ended = today - dt.timedelta(days=35)
+    expired = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[housing],
+        tier=Tier.SUPPORT,
+        given_on=today - dt.timedelta(days=400),
+        method="written",
+    )
+    Consent.objects.filter(pk=expired.pk).update(expires_on=ended)
+    withdrawn = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.residents_agency],
+        tier=Tier.WATCH,
+        given_on=today - dt.timedelta(days=10),
+        method="verbal",
+    )
+    consent_withdraw(actor=cast.coordinator, consent=withdrawn)
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency],
+        tier=Tier.SUPPORT,
+        given_on=today,
+        method="written",
+    )
+    stranger = AgencyFactory(name="消費生活センター")
+    invited = [cast.council, cast.professional_agency, housing, cast.residents_agency, stranger]
+    with translation.override("en"), pytest.raises(ValidationError) as exc:
+        schedule(cast, kind=Conference.Kind.MULTILAYER, agencies=invited)
+    with translation.override("en"):
+        on, until = date_format(today), date_format(ended)  # "Nov. 28, 2026"
+    messages = exc.value.message_dict["agencies"]
+    assert messages == [
+        f"The consent for 山﨑さん世帯 that covered 民生委員協議会 was withdrawn on {on}. "
+        "Record a new consent that covers them, or do not invite them.",
+        f"The consent for 山﨑さん世帯 that covered 住宅課 was valid until {until} and has "
+        "expired. Record a new consent that covers them, or do not invite them.",
+        "The consent for 山﨑さん世帯 does not cover: 消費生活センター. Record a consent that "
+        "covers them, or do not invite them.",
+    ]
+    assert not Conference.objects.exists()
+
+
+def test_multilayer_without_any_valid_consent_also_says_which_expired(cast, housing):
+    from permissions.models import Consent
+
+    today = timezone.localdate()
+    expired = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, housing],
+        tier=Tier.SUPPORT,
+        given_on=today - dt.timedelta(days=400),
+        method="written",
+    )
+    Consent.objects.filter(pk=expired.pk).update(expires_on=today - dt.timedelta(days=1))
+    with pytest.raises(ValidationError) as exc:
+        schedule(
+            cast,
+            kind=Conference.Kind.MULTILAYER,
+            agencies=[cast.council, cast.professional_agency, housing],
+        )
+    errors = exc.value.message_dict
+    assert len(errors["cases"]) == 1  # no valid consent at all
+    assert len(errors["agencies"]) == 1
+    assert "ケアプランセンター、住宅課" in errors["agencies"][0]
+
+
 def test_move_to_multilayer_once_consent_is_recorded(cast, housing):
     conference = schedule(cast, agencies=[cast.council, cast.professional_agency, housing])
     status = services.multilayer_move_status(cast.case, conference)
@@ -134,6 +214,43 @@ def test_move_to_multilayer_once_consent_is_recorded(cast, housing):
         kind=Conference.Kind.MULTILAYER,
         agencies=[cast.council, cast.professional_agency, housing],
     )
+
+
+def test_move_status_and_invitees_are_this_support_meetings(cast, housing):
+    """What the move reports as not covered, and whom the next meeting invites by default,
+    are this support meeting's invitees: not an earlier meeting's members, nor every agency the
+    consent names. The council coordinates the case and needs no consent."""
+    from django.contrib.auth import get_user_model
+
+    # An earlier support meeting appointed the residents' group; this one does not invite it,
+    # and invites the housing department's officer in person.
+    schedule(cast, agencies=[cast.council, cast.professional_agency, cast.residents_agency])
+    officer = get_user_model().objects.get(username="housing")
+    conference = schedule(cast, agencies=[cast.council, cast.professional_agency], people=[officer])
+    consent = consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, housing, cast.outsider_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    status = services.multilayer_move_status(cast.case, conference)
+    assert status["possible"] and status["consent"] == consent
+    assert status["missing"] == []
+    agencies, people = services.multilayer_invitees(
+        case=cast.case, conference=conference, consent=consent
+    )
+    assert agencies == [cast.council, cast.professional_agency]  # not the outsider agency
+    assert people == [officer]
+    # The earlier meeting: the residents' group is invited there, and not covered.
+    earlier = Conference.objects.exclude(pk=conference.pk).get()
+    status = services.multilayer_move_status(cast.case, earlier)
+    assert [a.name for a in status["missing"]] == ["民生委員協議会"]
+    agencies, people = services.multilayer_invitees(
+        case=cast.case, conference=earlier, consent=consent
+    )
+    assert agencies == [cast.council, cast.professional_agency] and people == []
 
 
 def test_only_coordinators_of_the_case_schedule(cast):
@@ -295,3 +412,22 @@ def test_multilayer_meeting_does_not_start_once_consent_is_withdrawn(cast):
     assert "山﨑さん世帯" in str(exc.value)
     conference.refresh_from_db()
     assert conference.state == Conference.State.SCHEDULED
+
+
+def test_no_acknowledgement_once_the_meeting_is_closed(cast):
+    """An acknowledgement counts as attendance and opens the record: not after the meeting."""
+    conference = make_live(cast)
+    late = MembershipFactory(user=UserFactory(username="late"), agency=cast.professional_agency)
+    # Read before the close, as a live socket's access is: the service reads the state again.
+    before = conference_access(late.user, conference)
+    services.conference_close(
+        actor=cast.coordinator, access=conference_access(cast.coordinator, conference)
+    )
+    with pytest.raises(ValidationError) as exc:
+        services.conference_acknowledge(actor=late.user, access=before)
+    assert exc.value.code == "closed"
+    assert not Participant.objects.filter(conference=conference, user=late.user).exists()
+    assert not conference_access(late.user, conference).acknowledged
+    # Someone who acknowledged in time is not refused again.
+    again = conference_access(cast.professional, conference)
+    assert services.conference_acknowledge(actor=cast.professional, access=again).acknowledged_at

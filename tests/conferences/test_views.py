@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -9,7 +11,7 @@ from conferences import live
 from conferences.models import Conference, PrepAsk
 from permissions.conferences import conference_access
 from permissions.models import Tier
-from tests.conferences.conftest import make_live, schedule
+from tests.conferences.conftest import acknowledge, make_live, schedule
 
 pytestmark = pytest.mark.django_db
 
@@ -262,11 +264,21 @@ def test_dashboard_lists_upcoming_conferences(cast):
 
 
 def test_feedback_after_closing(cast, live_conference):
+    from conferences.models import Feedback
+
     client = cast.client_for("professional")
     url = reverse("conferences:feedback", args=[live_conference.pk])
-    assert client.get(url).status_code == 200
-    response = client.post(url, {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"})
-    assert response.status_code == 200  # not closed yet: the form shows the error
+    # Not closed yet: the page says when feedback opens, and offers no form.
+    page = client.get(url, headers={"accept-language": "en"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Feedback opens when the meeting is closed." in html
+    assert 'name="useful"' not in html and "<form" not in html.split("<main", 1)[-1]
+    answers = {"useful": "yes", "role_clear": "no", "comment": "次回は早めに"}
+    response = client.post(url, answers, headers={"accept-language": "en"})
+    assert response.status_code == 200  # and the server still refuses it
+    assert "Feedback opens when the meeting is closed." in response.content.decode()
+    assert not Feedback.objects.exists()
     cast.client_for("coordinator").post(
         reverse("conferences:conference-close", args=[live_conference.pk])
     )
@@ -352,3 +364,143 @@ def test_answer_link_only_for_the_asked_agency(cast, live_conference):
     assert ask.question in coordinator and ask.question in professional
     assert answer_url not in coordinator
     assert f'href="{answer_url}"' in professional
+
+
+def test_prep_ask_form_labels_are_translated(cast, live_conference):
+    """The ask form's agency field had no verbose name: Django made its label from the field's
+    name ("Agency"), which no translation catalogue holds."""
+    link = live_conference.items.get()
+    url = reverse("conferences:prep-edit", args=[live_conference.pk, link.pk])
+    client = cast.client_for("coordinator")
+    ja = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    assert '<label for="id_agency">機関 <span class="required"' in ja
+    assert ">Agency <" not in ja
+    en = client.get(url, headers={"accept-language": "en"}).content.decode()
+    assert '<label for="id_agency">Agency <span class="required"' in en
+
+
+def test_move_to_multilayer_says_who_is_not_covered_and_prefills_only_covered_invitees(cast):
+    """The detail page says the consent is recorded and which of this meeting's agencies it
+    does not cover; after the move the new meeting's form invites this meeting's agencies the
+    consent covers (and the coordinating council), never others the consent happens to name."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from django.utils import timezone
+
+    from permissions.services import consent_record
+
+    conference = schedule(cast)  # council, professional agency, residents' group
+    consent_record(
+        actor=cast.coordinator,
+        case=cast.case,
+        agencies=[cast.professional_agency, cast.outsider_agency],
+        tier=Tier.SUPPORT,
+        given_on=timezone.localdate(),
+        method="written",
+    )
+    client = cast.client_for("coordinator")
+    client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]), {"agree": "yes"}
+    )
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    html = client.get(detail, headers={"accept-language": "en"}).content.decode()
+    assert "A valid consent is recorded for this case" in html
+    said = "The consent does not cover these agencies invited to this support meeting"
+    assert said in html
+    not_covered = html.split(said, 1)[1].split("</ul>", 1)[0]
+    assert "<li>民生委員協議会</li>" in not_covered
+    assert "社協" not in not_covered  # coordinates the case: needs no consent
+    link = conference.items.get()
+    response = client.post(reverse("conferences:move-to-multilayer", args=[conference.pk, link.pk]))
+    assert response.status_code == 302
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["kind"] == ["multilayer"] and query["cases"] == [str(cast.case.pk)]
+    assert sorted(query["agencies"]) == sorted(
+        [str(cast.council.pk), str(cast.professional_agency.pk)]
+    )
+    form = client.get(response["Location"]).content.decode()
+    assert f'value="{cast.professional_agency.pk}" id="id_agencies_' in form
+    assert f'value="{cast.outsider_agency.pk}" checked' not in form
+
+
+def test_feedback_radios_offer_only_the_answers_and_require_one(cast, live_conference):
+    """No blank radio button ("― 選んでください ―"); an unanswered question gets a clear error."""
+    from conferences.models import Feedback
+
+    cast.client_for("coordinator").post(
+        reverse("conferences:conference-close", args=[live_conference.pk])
+    )
+    client = cast.client_for("professional")
+    url = reverse("conferences:feedback", args=[live_conference.pk])
+    html = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    for name in ("useful", "role_clear"):
+        values = re.findall(rf'name="{name}" value="([^"]*)"', html)
+        assert values == ["yes", "partly", "no"], name
+    assert "選んでください" not in html
+    response = client.post(
+        url, {"useful": "yes", "comment": "x"}, headers={"accept-language": "en"}
+    )
+    assert response.status_code == 200 and not Feedback.objects.exists()
+    errors = response.context["form"].errors
+    assert errors["role_clear"] == ["Choose one of the answers."] and "useful" not in errors
+    assert "Choose one of the answers." in response.content.decode()
+
+
+def test_closed_meeting_says_what_to_do_instead_of_asking_for_an_acknowledgement(cast):
+    """Acknowledging is possible before or during a meeting, not after it: a member who never
+    acknowledged is told so, and where to turn, instead of being asked for an acknowledgement
+    the page cannot take; the server refuses one too."""
+    from conferences import services
+    from conferences.models import Participant
+
+    conference = schedule(cast)
+    acknowledge(conference, cast.coordinator)
+    chair = conference_access(cast.coordinator, conference)
+    services.conference_start(actor=cast.coordinator, access=chair)
+    services.conference_close(actor=cast.coordinator, access=chair)
+    client = cast.client_for("professional")
+    detail = reverse("conferences:conference-detail", args=[conference.pk])
+    html = client.get(detail, headers={"accept-language": "en"}).content.decode()
+    assert "This meeting is closed and you did not acknowledge" in html
+    assert "ask the chair (佐藤 美咲) for your agency's copy" in html
+    assert f'href="{reverse("dashboard")}"' in html
+    assert "conference-acknowledge" not in html and 'name="agree"' not in html
+    assert "Before any case content is shown" not in html
+    response = client.post(
+        reverse("conferences:conference-acknowledge", args=[conference.pk]),
+        {"agree": "yes"},
+        headers={"accept-language": "en"},
+        follow=True,
+    )
+    assert response.redirect_chain == [(detail, 302)]
+    assert "can no longer be acknowledged" in response.content.decode()
+    assert not Participant.objects.filter(
+        conference=conference, user=cast.professional, acknowledged_at__isnull=False
+    ).exists()
+    assert client.get(reverse("conferences:conference-live", args=[conference.pk]))["Location"] == (
+        detail
+    )
+
+
+def test_live_page_says_a_closed_meeting_is_closed_not_that_the_agency_may_not_write(
+    cast, live_conference
+):
+    """The read-only notice's reason: the meeting's state comes first (closed, not started),
+    for the chair too; a read-only agency in a live one is told it reads only; a writer gets
+    none. (conference_live.html may show `read_only_notice` as its reason.)"""
+
+    def notice(who: str, conference: Conference = live_conference) -> str:
+        url = reverse("conferences:conference-live", args=[conference.pk])
+        response = cast.client_for(who).get(url, headers={"accept-language": "en"})
+        return response.context["read_only_notice"]
+
+    scheduled = schedule(cast)
+    acknowledge(scheduled, cast.coordinator)
+    assert notice("coordinator", scheduled) == "The meeting has not started yet."
+    assert notice("resident") == "Your agency may read this meeting but not write in it."
+    assert notice("professional") == notice("coordinator") == ""
+    cast.client_for("coordinator").post(
+        reverse("conferences:conference-close", args=[live_conference.pk])
+    )
+    for who in ("coordinator", "professional", "resident"):
+        assert notice(who) == "The meeting is closed: no more changes.", who
