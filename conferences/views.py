@@ -247,7 +247,14 @@ def prep_edit(request: HttpRequest, pk: int, link_pk: int) -> HttpResponse:
     return render(
         request,
         "conferences/prep_form.html",
-        {"conference": access.conference, "link": link, "form": form, "ask_form": ask_form},
+        {
+            "conference": access.conference,
+            "link": link,
+            "form": form,
+            "ask_form": ask_form,
+            # What was asked already, and what came back: the coordinator prepares from it.
+            "asks": selectors.asks_for(access, link),
+        },
     )
 
 

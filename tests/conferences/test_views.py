@@ -366,6 +366,29 @@ def test_answer_link_only_for_the_asked_agency(cast, live_conference):
     assert f'href="{answer_url}"' in professional
 
 
+def test_the_prep_page_lists_the_asks_sent_and_their_answers(cast, live_conference):
+    """After sending an ask the coordinator is back on the preparation sheet: it lists what
+    was asked of whom, and the answer once the agency has given it."""
+    link = live_conference.items.get()
+    url = reverse("conferences:prep-edit", args=[live_conference.pk, link.pk])
+    add = reverse("conferences:prep-ask-add", args=[live_conference.pk, link.pk])
+    client = cast.client_for("coordinator")
+    sent = client.post(
+        add,
+        {"agency": cast.professional_agency.pk, "tier": Tier.SUPPORT, "question": "通院の予定は？"},
+        headers={"accept-language": "ja"},
+    )
+    assert sent.status_code == 302 and sent.url == url
+    page = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    assert "通院の予定は？" in page and "最近の様子" in page
+    assert page.count("未回答") == 2
+    ask = PrepAsk.objects.get(question="通院の予定は？")
+    ask_url = reverse("conferences:ask-answer", args=[live_conference.pk, ask.pk])
+    cast.client_for("professional").post(ask_url, {"answer": "来週火曜に受診"})
+    page = client.get(url, headers={"accept-language": "ja"}).content.decode()
+    assert "来週火曜に受診" in page
+
+
 def test_prep_ask_form_labels_are_translated(cast, live_conference):
     """The ask form's agency field had no verbose name: Django made its label from the field's
     name ("Agency"), which no translation catalogue holds."""
