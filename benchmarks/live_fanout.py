@@ -627,6 +627,7 @@ def one_round(
     label: str,
     seconds: float,
     floor: bool,
+    stock_rooms: list[tuple[str, list[str]]] | None = None,
 ) -> dict[str, Any]:
     live = report(f"live notes: {label}", asyncio.run(run(server, rooms, seconds, False)))
     out: dict[str, Any] = {"live": live}
@@ -642,6 +643,19 @@ def one_round(
         f"p95={live['p95'] / bare['p95']:.2f}x  p99={live['p99'] / bare['p99']:.2f}x  "
         f"load average={' '.join(f'{x:.2f}' for x in os.getloadavg())}"
     )
+    if stock_rooms:
+        # Channels' own consumer, as shipped (a thread hop before every message it handles).
+        stock = report(
+            f"stock Channels broadcast: {label}",
+            asyncio.run(run(server, stock_rooms, seconds, True)),
+        )
+        out["stock"] = stock
+        out["ratio_stock_p95"] = live["p95"] / stock["p95"]
+        out["ratio_stock_p50"] = live["p50"] / stock["p50"]
+        print(
+            f"{'ratio live/stock':<46} p50={out['ratio_stock_p50']:.2f}x  "
+            f"p95={out['ratio_stock_p95']:.2f}x  p99={live['p99'] / stock['p99']:.2f}x"
+        )
     return out
 
 
@@ -674,6 +688,15 @@ def summary(label: str, rounds: list[dict[str, Any]]) -> dict[str, Any]:
             f"{out['rounds_ratio_met']} of {len(ratios)} (ratio p50 median "
             f"{out['ratio_p50_median']:.2f}x)"
         )
+    stock = [r["ratio_stock_p95"] for r in rounds if "ratio_stock_p95" in r]
+    if stock:
+        out["ratio_stock_p95_median"] = percentile(stock, 50)
+        out["rounds_ratio_stock_met"] = sum(1 for v in stock if v <= TARGET_RATIO)
+        line += (
+            f"; against the stock Channels consumer ratio p95 median "
+            f"{out['ratio_stock_p95_median']:.2f}x, within {TARGET_RATIO:.0f}x in "
+            f"{out['rounds_ratio_stock_met']} of {len(stock)}"
+        )
     print(line)
     return out
 
@@ -690,6 +713,13 @@ def main() -> None:
         "(as in production); default: as the DATABASE_URL's user",
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the bare broadcast")
+    parser.add_argument(
+        "--stock-floor",
+        action="store_true",
+        help="also measure Channels' own consumer as it ships (its dispatch hops to Channels' "
+        "sync thread before every message), after the stricter floor, which dispatches as the "
+        "live consumer does",
+    )
     parser.add_argument(
         "--rounds",
         type=int,
@@ -723,8 +753,20 @@ def main() -> None:
                 (f"/ws/floor/{run_id}-{i}/", cookies)
                 for i, (_pk, cookies) in enumerate(data[label])
             ]
+            stock_rooms = [
+                (f"/ws/floor-stock/{run_id}-{i}/", cookies)
+                for i, (_pk, cookies) in enumerate(data[label])
+            ]
             rounds = [
-                one_round(server, rooms, floor_rooms, label, args.seconds, not args.no_floor)
+                one_round(
+                    server,
+                    rooms,
+                    floor_rooms,
+                    label,
+                    args.seconds,
+                    not args.no_floor,
+                    stock_rooms if args.stock_floor and not args.no_floor else None,
+                )
                 for _ in range(max(args.rounds, 1))
             ]
             results[label] = rounds[0] if len(rounds) == 1 else summary(label, rounds)

@@ -569,3 +569,15 @@ def test_the_served_socket_stack_always_has_a_session():
         found = isinstance(stack, SessionMiddleware)
         stack = getattr(stack, "inner", None)
     assert found
+
+
+def test_the_benchmarks_bare_broadcasts_are_not_routed_by_default():
+    """The floors benchmarks/live_fanout.py measures take anyone's frames to anyone in a room:
+    they are routed only in its server (OTAGAI_BENCHMARK_ROUTES=1), never otherwise."""
+    import os
+
+    from conferences.routing import websocket_urlpatterns
+
+    assert os.environ.get("OTAGAI_BENCHMARK_ROUTES") != "1"
+    routes = [str(p.pattern) for p in websocket_urlpatterns]
+    assert routes == ["ws/conferences/<int:pk>/"]
