@@ -347,6 +347,22 @@ def _logged_in_client(user):  # type: ignore[no-untyped-def]
     return client
 
 
+def _aged_client(username: str):  # type: ignore[no-untyped-def]
+    """A logged-in client whose session was last renewed a minute ago (due for renewal), and
+    that session's row as it is now."""
+    import time
+
+    from django.contrib.sessions.models import Session
+
+    from config.twofactor import TOUCH_KEY
+
+    client = _logged_in_client(UserFactory(username=username))
+    session = client.session
+    session[TOUCH_KEY] = int(time.time()) - 61
+    session.save()
+    return client, Session.objects.get(pk=session.session_key)
+
+
 @pytest.mark.django_db(transaction=True)
 async def test_idle_expiry_closes_a_live_socket_on_the_next_message(socket_user, settings):
     from asgiref.sync import sync_to_async
@@ -460,25 +476,15 @@ async def test_a_message_renews_the_idle_timer_through_the_sweep(settings):
     session's idle expiry (its last renewal a minute old); a silent socket's is left to run
     out."""
     import asyncio
-    import time
 
     from asgiref.sync import sync_to_async
     from django.contrib.sessions.models import Session
 
-    from config.twofactor import TOUCH_KEY
-
     settings.SESSION_RECHECK_SECONDS = 1  # a sweep every half second
 
-    def aged_client(username: str) -> tuple[Client, Session]:
-        client = _logged_in_client(UserFactory(username=username))
-        session = client.session
-        session[TOUCH_KEY] = int(time.time()) - 61
-        session.save()
-        return client, Session.objects.get(pk=session.session_key)
-
-    busy_client, busy_before = await sync_to_async(aged_client)("busy-person")
-    silent_client, silent_before = await sync_to_async(aged_client)("silent-person")
-    busy = await _connected(_cookie(busy_client))  # sends a ping
+    busy_client, busy_before = await sync_to_async(_aged_client)("busy-person")
+    silent_client, silent_before = await sync_to_async(_aged_client)("silent-person")
+    busy = await _connected(_cookie(busy_client))  # sends a message
     silent = WebsocketCommunicator(
         application, "/ws/ping/", headers=[ORIGIN, HOST, _cookie(silent_client)]
     )
@@ -500,23 +506,13 @@ async def test_keepalives_do_not_renew_the_idle_timer(settings):
     those pings are answered, but they are not the person using the page, so a page left
     open still times out. Any other message renews the session, as above."""
     import asyncio
-    import time
 
     from asgiref.sync import sync_to_async
     from django.contrib.sessions.models import Session
 
-    from config.twofactor import TOUCH_KEY
-
     settings.SESSION_RECHECK_SECONDS = 1  # a sweep every half second
 
-    def aged_client(username: str) -> tuple[Client, Session]:
-        client = _logged_in_client(UserFactory(username=username))
-        session = client.session
-        session[TOUCH_KEY] = int(time.time()) - 61
-        session.save()
-        return client, Session.objects.get(pk=session.session_key)
-
-    client, before = await sync_to_async(aged_client)("pinging-person")
+    client, before = await sync_to_async(_aged_client)("pinging-person")
     communicator = WebsocketCommunicator(
         application, "/ws/ping/", headers=[ORIGIN, HOST, _cookie(client)]
     )
