@@ -5,7 +5,9 @@ each; every participant sends one operation (a new note, or an edit of their las
 every 2 seconds. For each operation it measures the time from sending it to its event
 being received by *every other* participant of the conference, and checks that no event is
 lost or duplicated. The same is measured for a bare Channels broadcast consumer on the
-same server (no database, no permission check): the transport's floor.
+same server (no database, no permission check): the transport's floor. That floor dispatches
+as the live consumer does (without Channels' per-message thread hop); `--stock-floor` also
+measures Channels' own consumer as it ships.
 
     DEBUG=1 SECRET_KEY=x .venv/bin/python benchmarks/live_fanout.py [--seconds 20]
 
