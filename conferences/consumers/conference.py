@@ -253,7 +253,7 @@ class ConferenceConsumer(
                     "id": op_id,
                     "current": exc.current,
                     "yours": exc.yours,
-                    "message": self._t(
+                    "message": _(
                         "Someone changed this entry while you were editing it. Both "
                         "versions are shown: choose what to keep."
                     ),
@@ -303,10 +303,6 @@ class ConferenceConsumer(
                 await local.deliver(self.channel_layer, group, names, message)
                 return
         await self.channel_layer.group_send(group, message)
-
-    def _t(self, message: str) -> str:
-        with translation.override(self.lang):
-            return _(message)
 
     async def _error(self, op_id: Any, code: str, message: str) -> None:
         if op_id is not None and not isinstance(op_id, str):

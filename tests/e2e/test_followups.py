@@ -23,6 +23,10 @@ from tests.factories import PASSWORD
 
 pytestmark = pytest.mark.browser
 
+LONG_URL = (
+    "https://www.city.bunkyo.lg.jp/tosei/kekaku/jusoteki_shienkaigi_2026_gomidashi_youkou.html"
+)
+
 
 def _item(cast, title: str, due_in: int) -> ActionItem:  # type: ignore[no-untyped-def]
     return actions.action_create(
@@ -39,7 +43,8 @@ def test_one_tap_status_update_on_a_phone(otagai_server, browser):
     cast = make_cast()
     late = _item(cast, "声かけの結果を報告する", 1)
     ActionItem.objects.filter(pk=late.pk).update(due_on=timezone.localdate() - dt.timedelta(days=3))
-    later = _item(cast, "ゴミ出しの様子を見る", 5)
+    # A long link in a title must wrap, not widen the phone's page.
+    later = _item(cast, f"ゴミ出しの様子を見る {LONG_URL}", 5)
     ctx = new_context(browser, phone=True)
     page = ctx.new_page()
     login(page, otagai_server, "resident", PASSWORD)

@@ -165,7 +165,9 @@ def test_preparation_and_feedback_pages_fit_a_phone(otagai_server, browser):
     ask = PrepAsk.objects.create(
         sheet=conference.items.get().prep,
         agency=cast.professional_agency,
-        question="最近の訪問で気づいたことは？",
+        # A long link must wrap, not widen the phone's page (the ask page, the detail page).
+        question="最近の訪問で気づいたことは？ https://www.city.bunkyo.lg.jp/tosei/kekaku/"
+        "jusoteki_shienkaigi_2026_houmon_kiroku_youshiki.html",
         asked_by=cast.coordinator,
         tier=Tier.SUPPORT,
     )
