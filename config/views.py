@@ -19,7 +19,7 @@ from django.views.i18n import set_language as django_set_language
 
 from casework.selectors import dashboard_cases
 from conferences.followup_selectors import my_followups, unread_notices
-from conferences.selectors import upcoming_for
+from conferences.selectors import asks_awaiting, upcoming_for
 from config.accounts import display_name, memberships_of
 from config.forms import LoginForm
 from config.session_guard import sessions_changed
@@ -105,11 +105,16 @@ class PasswordChangeView(auth_views.PasswordChangeView):
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
+    conferences = list(upcoming_for(request.user))
+    # Asks to the reader's agency waiting for its answer before the meeting.
+    waiting = asks_awaiting(request.user, conferences)
+    for conference in conferences:
+        conference.asks_waiting = waiting.get(conference.pk, 0)  # type: ignore[attr-defined]
     context = {
         "display_name": display_name(request.user),
         "memberships": memberships_of(request.user),
         "cases": dashboard_cases(request.user),
-        "conferences": upcoming_for(request.user),
+        "conferences": conferences,
         "followups": my_followups(request.user),
         "followup_notices": unread_notices(request.user).count(),
     }

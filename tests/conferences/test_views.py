@@ -263,6 +263,34 @@ def test_dashboard_lists_upcoming_conferences(cast):
     )
 
 
+def test_dashboard_says_which_meetings_wait_for_the_agencys_answer(cast, live_conference):
+    """An ask to another department waits on the asked agency's dashboard, on its meeting's
+    card, until someone of that agency answers it; nobody else is told of it."""
+    from django.utils import translation
+
+    ask = PrepAsk.objects.get(sheet__conference_case__conference=live_conference)
+    dashboard = reverse("dashboard")
+    waiting = "1件の照会が、所属機関の回答を待っています"
+
+    def page(who: str) -> str:
+        with translation.override("ja"):
+            return (
+                cast.client_for(who)
+                .get(dashboard, headers={"accept-language": "ja"})
+                .content.decode()
+            )
+
+    assert waiting in page("professional")
+    for other in ("coordinator", "resident", "outsider"):
+        assert "照会が、所属機関の回答を待っています" not in page(other)
+    cast.client_for("professional").post(
+        reverse("conferences:ask-answer", args=[live_conference.pk, ask.pk]),
+        {"answer": "先週の訪問では元気でした"},
+    )
+    assert "照会が、所属機関の回答を待っています" not in page("professional")
+    assert live_conference.title in page("professional")
+
+
 def test_feedback_after_closing(cast, live_conference):
     from conferences.models import Feedback
 
