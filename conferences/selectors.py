@@ -64,29 +64,29 @@ def upcoming_for(user: Any, limit: int = 8) -> QuerySet[Conference]:
 
 
 def asks_awaiting(user: Any, conferences: Iterable[Conference]) -> dict[int, int]:
-    """For each of these conferences still open, how many asks to other departments wait for
-    an answer this user may give (a writer of the asked agency, at the ask's tier:
-    `ConferenceAccess.may_answer_ask`), by conference id; conferences with none are left out."""
+    """For each of these conferences, how many asks to other departments wait for an answer
+    this user may give (a writer of the asked agency, at the ask's tier, the meeting still
+    open: `ConferenceAccess.may_answer_ask`), by conference id; conferences with none are left
+    out."""
     from permissions.conferences import conference_access
     from permissions.policy import agency_ids
 
-    mine = agency_ids(user)
-    open_ = [c for c in conferences if c.is_open_for_edits]
-    if not mine or not open_:
-        return {}
+    conferences = list(conferences)
     waiting = PrepAsk.objects.filter(
-        sheet__conference_case__conference__in=open_, agency_id__in=mine, answered_at__isnull=True
+        sheet__conference_case__conference__in=conferences,
+        agency_id__in=agency_ids(user),
+        answered_at__isnull=True,
     ).select_related("sheet__conference_case")
     by_conference: dict[int, list[PrepAsk]] = {}
     for ask in waiting:
         by_conference.setdefault(ask.sheet.conference_case.conference_id, []).append(ask)
     counts: dict[int, int] = {}
-    for conference in open_:
+    for conference in conferences:
         asks = by_conference.get(conference.pk)
         access = conference_access(user, conference) if asks else None
-        if access is None:
+        if not asks or access is None:
             continue
-        n = sum(1 for a in asks or [] if access.may_answer_ask(a, a.sheet.conference_case.case_id))
+        n = sum(1 for a in asks if access.may_answer_ask(a, a.sheet.conference_case.case_id))
         if n:
             counts[conference.pk] = n
     return counts

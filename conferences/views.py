@@ -188,6 +188,7 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
     people, agencies = selectors.meeting_people(access.conference)
     agenda = selectors.agenda_for(access)
     max_tier = max(access.tiers.values(), default=Tier.WATCH) or Tier.WATCH
+    writable_items = [i for i in agenda if access.may_write(i.case_id)]
     return render(
         request,
         "conferences/conference_live.html",
@@ -197,7 +198,7 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "snap": snap,
             "agenda": agenda,
             "current": snap["current_item"],
-            "writable_items": [i for i in agenda if access.may_write(i.case_id)],
+            "writable_items": writable_items,
             "tiers_json": json.dumps({str(k): v for k, v in access.tiers.items()}),
             "tier_choices": Tier.choices,
             # A writer chooses among the tiers they read; support is the default.
@@ -205,16 +206,17 @@ def conference_live(request: HttpRequest, pk: int) -> HttpResponse:
             "default_tier": min(Tier.SUPPORT, max_tier),
             "people": people,
             "agencies": agencies,
-            "read_only_notice": _read_only_notice(access),
+            "read_only_notice": _read_only_notice(access, bool(writable_items)),
             "ws_path": f"/ws/conferences/{access.conference.pk}/",
             "not_done_reasons": ActionItem.NotDoneReason.choices,
         },
     )
 
 
-def _read_only_notice(access: ConferenceAccess) -> str:
-    """What the live page says to a reader who may write nothing, and why ("" for a writer)."""
-    reason = access.read_only_reason()
+def _read_only_notice(access: ConferenceAccess, writes: bool) -> str:
+    """What the live page says to a reader who may write nothing, and why ("" for a writer);
+    `writes`: whether any agenda item is open to them."""
+    reason = access.read_only_reason() or (None if writes else "read_only")
     if reason == "closed":
         return _("The meeting is closed: no more changes.")
     if reason == "not_started":

@@ -21,8 +21,6 @@ from permissions.minutes import Variant, may_edit_minutes
 from permissions.models import AuditEvent, DisclosureRecord
 from permissions.people import display_name
 
-CLOSED_STATES = (Conference.State.CLOSED, Conference.State.MINUTES_APPROVED)
-
 
 def minutes_draft_create(*, conference: Conference) -> MinutesDraft:
     """Assemble the draft from the closed conference (once; later closes keep the edits)."""
@@ -46,7 +44,7 @@ def minutes_draft_update(
     if not may_edit_minutes(access):
         raise PermissionDenied
     conference = access.conference
-    if conference.state not in CLOSED_STATES:
+    if not conference.is_closed:
         raise ValidationError(_("Minutes are written once the meeting is closed."))
     draft = MinutesDraft.objects.select_for_update().get(
         pk=minutes_draft_create(conference=conference).pk
@@ -73,7 +71,7 @@ def minutes_approve(*, actor: Any, access: ConferenceAccess, reason: str = "") -
     if not may_edit_minutes(access):
         raise PermissionDenied
     conference = Conference.objects.select_for_update().get(pk=access.conference.pk)
-    if conference.state not in CLOSED_STATES:
+    if not conference.is_closed:
         raise ValidationError(_("Minutes are approved once the meeting is closed."))
     draft = minutes_draft_create(conference=conference)
     last = conference.minutes_versions.aggregate(n=Max("number"))["n"] or 0

@@ -40,7 +40,7 @@ def minutes_draft(request: HttpRequest, pk: int) -> HttpResponse:
     access = _reader(request, pk)
     if not may_edit_minutes(access):
         raise PermissionDenied
-    if access.conference.state not in services.CLOSED_STATES:
+    if not access.conference.is_closed:
         raise Http404
     draft = services.minutes_draft_create(conference=access.conference)
     form = MinutesDraftForm(request.POST or None, access=access, content=draft.content)
