@@ -50,6 +50,15 @@ def _live_conference():  # type: ignore[no-untyped-def]
     return cast, conference
 
 
+def _chair_and_professional(otagai_server, browser):  # type: ignore[no-untyped-def]
+    """Two browser contexts, logged in as the chair (A) and the professional (B)."""
+    ctx_a, ctx_b = new_context(browser), new_context(browser)
+    a, b = ctx_a.new_page(), ctx_b.new_page()
+    login(a, otagai_server, "coordinator", PASSWORD)
+    login(b, otagai_server, "professional", PASSWORD)
+    return ctx_a, ctx_b, a, b
+
+
 def _add_note(page, text: str, tier: str) -> None:  # type: ignore[no-untyped-def]
     page.fill("#compose-text", text)
     page.select_option("#compose-tier", tier)
@@ -59,10 +68,7 @@ def _add_note(page, text: str, tier: str) -> None:  # type: ignore[no-untyped-de
 def test_two_agencies_share_a_live_page(otagai_server, browser):
     cast, conference = _live_conference()
     base = otagai_server.url
-    ctx_a, ctx_b = new_context(browser), new_context(browser)
-    a, b = ctx_a.new_page(), ctx_b.new_page()
-    login(a, otagai_server, "coordinator", PASSWORD)
-    login(b, otagai_server, "professional", PASSWORD)
+    ctx_a, ctx_b, a, b = _chair_and_professional(otagai_server, browser)
 
     a.goto(f"{base}/conferences/{conference.pk}/live/")
     a.wait_for_selector("#conn.conn--connected")
@@ -236,10 +242,7 @@ def test_the_page_follows_the_meeting_from_scheduled_to_closed(otagai_server, br
     conference = schedule(cast)
     acknowledge(conference, cast.coordinator, cast.professional)
     base = otagai_server.url
-    ctx_a, ctx_b = new_context(browser), new_context(browser)
-    a, b = ctx_a.new_page(), ctx_b.new_page()
-    login(a, otagai_server, "coordinator", PASSWORD)
-    login(b, otagai_server, "professional", PASSWORD)
+    ctx_a, ctx_b, a, b = _chair_and_professional(otagai_server, browser)
 
     b.goto(f"{base}/conferences/{conference.pk}/live/")
     b.wait_for_selector("#conn.conn--connected")
